@@ -1,0 +1,64 @@
+// Command lcauth runs lcauth outside Lambda: `serve` the HTTP handlers, one `refresh` pass, or `dev`,
+// the whole product on one machine. All subcommands read the same environment as the Lambdas
+// (see internal/config).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand. It returns when ctx is cancelled (Ctrl-C, SIGTERM) or its work is done.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+}
+
+func commands() map[string]command {
+	return map[string]command{
+		"serve":   {"serve /install, /callback and /chats on LCAUTH_ADDR", runServe},
+		"refresh": {"run one refresh pass and print a JSON summary", runRefresh},
+		"dev":     {"run everything locally (dynalite, LiveChat simulator if no credentials, server, refresh timer)", runDev},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr, cmds)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := cmds[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "lcauth: unknown command %q\n", args[0])
+		usage(stderr, cmds)
+		return 2
+	}
+	if err := cmd.run(ctx, args[1:], getenv, stdout, stderr); err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "lcauth %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func usage(w io.Writer, cmds map[string]command) {
+	fmt.Fprintln(w, "usage: lcauth <command> [flags]")
+	for _, name := range []string{"serve", "refresh", "dev"} {
+		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].summary)
+	}
+	fmt.Fprintln(w, "Configuration is read from the environment; see README.md.")
+}

@@ -1,0 +1,97 @@
+// Package config is the one place that knows lcauth's configuration: the environment variables every
+// program reads (Lambda functions, cmd/lcauth), their defaults, which function needs which, and the
+// validation that turns them into a Config. The CDK stack builds each function's environment from Vars,
+// and the README documents exactly this list.
+package config
+
+// Function names, as under functions/. They key which variables a Lambda receives.
+const (
+	FunctionInstall  = "install"
+	FunctionCallback = "callback"
+	FunctionChats    = "chats"
+	FunctionRefresh  = "refresh"
+)
+
+// Names of the environment variables.
+const (
+	EnvClientID          = "LIVECHAT_CLIENT_ID"
+	EnvRedirectURL       = "LIVECHAT_REDIRECT_URL"
+	EnvAccountsURL       = "LIVECHAT_ACCOUNTS_URL"
+	EnvAPIURL            = "LIVECHAT_API_URL"
+	EnvClientSecretARN   = "LIVECHAT_CLIENT_SECRET_ARN"
+	EnvClientSecret      = "LIVECHAT_CLIENT_SECRET"
+	EnvTable             = "LCAUTH_TABLE"
+	EnvDynamoDBEndpoint  = "DYNAMODB_ENDPOINT"
+	EnvPKCE              = "LCAUTH_PKCE"
+	EnvAddr              = "LCAUTH_ADDR"
+	EnvKMSKeyID          = "LCAUTH_KMS_KEY_ID"
+	EnvSealingKey        = "LCAUTH_SEALING_KEY"
+	EnvInstallURL        = "LCAUTH_INSTALL_URL"
+	EnvSecretTTL         = "LCAUTH_SECRET_TTL"
+	EnvRefreshWindow     = "LCAUTH_REFRESH_WINDOW"
+	EnvRefreshConcurrent = "LCAUTH_REFRESH_CONCURRENCY"
+	EnvRefreshRate       = "LCAUTH_REFRESH_RATE"
+	EnvRefreshInterval   = "LCAUTH_REFRESH_INTERVAL"
+	EnvLogLevel          = "LCAUTH_LOG_LEVEL"
+)
+
+// Var documents one environment variable.
+type Var struct {
+	// Name is the environment variable's name.
+	Name string
+	// Default is used when the variable is unset; empty means no default.
+	Default string
+	// Description is one line for the README and error messages.
+	Description string
+	// Functions lists the Lambda functions whose environment carries the variable. Empty means the
+	// variable is for local runs only (cmd/lcauth) and never set by the stack.
+	Functions []string
+	// Secret marks values that must never be logged or put in a template (local-only variables).
+	Secret bool
+}
+
+var (
+	httpFns = []string{FunctionInstall, FunctionCallback, FunctionChats}
+	allFns  = []string{FunctionInstall, FunctionCallback, FunctionChats, FunctionRefresh}
+	dataFns = []string{FunctionCallback, FunctionChats, FunctionRefresh}
+)
+
+// Vars returns every variable lcauth reads, in README order. It is a function, not a package variable,
+// so no caller can change the shared list.
+func Vars() []Var {
+	return []Var{
+		{Name: EnvClientID, Description: "LiveChat app client id (Developer Console, Authorization block).", Functions: allFns},
+		{Name: EnvRedirectURL, Description: "Public URL of /callback, exactly as whitelisted in LiveChat.", Functions: httpFns},
+		{Name: EnvAccountsURL, Default: "https://accounts.livechat.com", Description: "LiveChat Accounts (OAuth) base URL.", Functions: allFns},
+		{Name: EnvAPIURL, Default: "https://api.livechatinc.com", Description: "LiveChat Agent Chat Web API base URL.", Functions: []string{FunctionChats}},
+		{Name: EnvClientSecretARN, Description: "ARN of the Secrets Manager secret holding the client secret (plain or JSON {\"client_secret\": ...}). One of this or LIVECHAT_CLIENT_SECRET is required.", Functions: allFns},
+		{Name: EnvClientSecret, Description: "The client secret itself, for local runs only.", Secret: true},
+		{Name: EnvTable, Description: "DynamoDB table name.", Functions: dataFns},
+		{Name: EnvDynamoDBEndpoint, Description: "DynamoDB endpoint override (local runs: dynalite)."},
+		{Name: EnvPKCE, Default: "off", Description: "PKCE on the authorization request: off, S256 or plain.", Functions: []string{FunctionInstall, FunctionCallback}},
+		{Name: EnvAddr, Default: "127.0.0.1:8080", Description: "Listen address of the local server (cmd/lcauth serve/dev)."},
+		{Name: EnvKMSKeyID, Description: "KMS key id/ARN used to seal tokens at rest (AWS). One of this or LCAUTH_SEALING_KEY is required where tokens are read or written.", Functions: dataFns},
+		{Name: EnvSealingKey, Description: "Base64 of a 32-byte key used to seal tokens at rest, for local runs.", Secret: true},
+		{Name: EnvInstallURL, Description: "Public URL of /install, shown when re-authorization is needed. Default: LIVECHAT_REDIRECT_URL with its last path segment replaced by install.", Functions: httpFns},
+		{Name: EnvSecretTTL, Default: "5m", Description: "How long the client secret is cached in memory before it is read again.", Functions: allFns},
+		{Name: EnvRefreshWindow, Default: "60m", Description: "Refresh access tokens that expire within this window.", Functions: []string{FunctionRefresh}},
+		{Name: EnvRefreshConcurrent, Default: "16", Description: "Refreshes in flight at once in one pass.", Functions: []string{FunctionRefresh}},
+		{Name: EnvRefreshRate, Default: "0", Description: "Client-side limit on token refreshes per second in one pass; 0 means no limit.", Functions: []string{FunctionRefresh}},
+		{Name: EnvRefreshInterval, Default: "1m", Description: "How often cmd/lcauth dev runs a refresh pass (the stack uses its schedule instead)."},
+		{Name: EnvLogLevel, Default: "info", Description: "Log level: debug, info, warn or error.", Functions: allFns},
+	}
+}
+
+// ForFunction returns the variables the stack must set for one Lambda function.
+func ForFunction(fn string) []Var {
+	var out []Var
+	for _, v := range Vars() {
+		for _, f := range v.Functions {
+			if f == fn {
+				out = append(out, v)
+				break
+			}
+		}
+	}
+	return out
+}
