@@ -1,0 +1,365 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// PKCE settings accepted in LCAUTH_PKCE.
+const (
+	PKCEOff   = "off"
+	PKCES256  = "S256"
+	PKCEPlain = "plain"
+)
+
+// SealingKeySize is the length in bytes of LCAUTH_SEALING_KEY once base64-decoded (AES-256).
+const SealingKeySize = 32
+
+// Config is the validated configuration. Exactly one of ClientSecretARN and ClientSecret is set, and
+// at most one of KMSKeyID and SealingKey. Its String and LogValue methods redact the secrets.
+type Config struct {
+	// ClientID is the LiveChat app's OAuth client id.
+	ClientID string
+	// RedirectURL is the public URL of /callback, byte for byte as whitelisted in LiveChat.
+	RedirectURL string
+	// AccountsURL and APIURL are LiveChat's base URLs (or the simulator's).
+	AccountsURL, APIURL string
+	// InstallURL is the public URL of /install, shown to callers whose installation needs
+	// re-authorization. Derived from RedirectURL when not set.
+	InstallURL string
+	// ClientSecretARN names the Secrets Manager secret holding the client secret (AWS).
+	ClientSecretARN string
+	// ClientSecret is the client secret itself (local runs).
+	ClientSecret string
+	// Table is the DynamoDB table name.
+	Table string
+	// DynamoDBEndpoint overrides the DynamoDB endpoint (dynalite); empty means AWS.
+	DynamoDBEndpoint string
+	// PKCE is PKCEOff, PKCES256 or PKCEPlain.
+	PKCE string
+	// Addr is the local server's listen address.
+	Addr string
+	// KMSKeyID is the KMS key that seals tokens at rest (AWS).
+	KMSKeyID string
+	// SealingKey is the 32-byte local sealing key.
+	SealingKey []byte
+	// SecretTTL is how long the client secret is cached.
+	SecretTTL time.Duration
+	// RefreshWindow: tokens expiring within it are refreshed by a pass.
+	RefreshWindow time.Duration
+	// RefreshConcurrency bounds refreshes in flight in one pass.
+	RefreshConcurrency int
+	// RefreshRate limits refreshes per second in one pass; 0 means no limit.
+	RefreshRate float64
+	// RefreshInterval is the pause between passes of cmd/lcauth dev.
+	RefreshInterval time.Duration
+	// LogLevel is the minimum level logged.
+	LogLevel slog.Level
+}
+
+// String describes the configuration without its secrets, so that printing a Config is safe.
+func (c Config) String() string {
+	return fmt.Sprintf("config.Config{ClientID:%q RedirectURL:%q AccountsURL:%q APIURL:%q InstallURL:%q ClientSecretARN:%q ClientSecret:%s Table:%q DynamoDBEndpoint:%q PKCE:%q Addr:%q KMSKeyID:%q SealingKey:%s SecretTTL:%s RefreshWindow:%s RefreshConcurrency:%d RefreshRate:%g RefreshInterval:%s LogLevel:%s}",
+		c.ClientID, c.RedirectURL, c.AccountsURL, c.APIURL, c.InstallURL, c.ClientSecretARN, redact(c.ClientSecret != ""),
+		c.Table, c.DynamoDBEndpoint, c.PKCE, c.Addr, c.KMSKeyID, redact(len(c.SealingKey) > 0), c.SecretTTL,
+		c.RefreshWindow, c.RefreshConcurrency, c.RefreshRate, c.RefreshInterval, c.LogLevel)
+}
+
+// GoString redacts like String, for %#v.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue lets slog log a Config without its secrets.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("client_id", c.ClientID),
+		slog.String("redirect_url", c.RedirectURL),
+		slog.String("accounts_url", c.AccountsURL),
+		slog.String("api_url", c.APIURL),
+		slog.String("install_url", c.InstallURL),
+		slog.String("client_secret_arn", c.ClientSecretARN),
+		slog.Bool("client_secret_set", c.ClientSecret != ""),
+		slog.String("table", c.Table),
+		slog.String("dynamodb_endpoint", c.DynamoDBEndpoint),
+		slog.String("pkce", c.PKCE),
+		slog.String("kms_key_id", c.KMSKeyID),
+		slog.Bool("sealing_key_set", len(c.SealingKey) > 0),
+	)
+}
+
+func redact(set bool) string {
+	if set {
+		return "[redacted]"
+	}
+	return `""`
+}
+
+// Error reports every missing or invalid variable at once, so an operator fixes them in one go.
+type Error struct {
+	// Problems holds one line per variable, each starting with its name.
+	Problems []string
+}
+
+// Error joins the problems into one message.
+func (e *Error) Error() string {
+	return "config: " + strings.Join(e.Problems, "; ")
+}
+
+// Load reads and validates the configuration every program needs: LIVECHAT_CLIENT_ID and one of
+// LIVECHAT_CLIENT_SECRET_ARN / LIVECHAT_CLIENT_SECRET are required; every other variable is optional
+// here but validated when set, and defaults come from Vars. Programs that need more (a table, a
+// sealing key, a redirect URL) call LoadFor, which adds those requirements. The error is a *Error
+// naming every missing or invalid variable; it never contains a secret's value.
+func Load(getenv func(string) string) (Config, error) {
+	return LoadFor(getenv)
+}
+
+// LoadFor is Load plus the requirements of the given functions (FunctionInstall, ...): the HTTP
+// functions need LIVECHAT_REDIRECT_URL; the ones that read or write tokens need LCAUTH_TABLE and one of
+// LCAUTH_KMS_KEY_ID / LCAUTH_SEALING_KEY.
+func LoadFor(getenv func(string) string, functions ...string) (Config, error) {
+	l := loader{getenv: getenv}
+	var c Config
+
+	c.ClientID = l.str(EnvClientID)
+	if c.ClientID == "" {
+		l.missing(EnvClientID, "the LiveChat app's client id")
+	}
+	c.RedirectURL = l.url(EnvRedirectURL, true)
+	c.AccountsURL = l.baseURL(EnvAccountsURL)
+	c.APIURL = l.baseURL(EnvAPIURL)
+	c.InstallURL = l.url(EnvInstallURL, false)
+	if c.InstallURL == "" && c.RedirectURL != "" {
+		c.InstallURL = DefaultInstallURL(c.RedirectURL)
+	}
+
+	c.ClientSecretARN = l.str(EnvClientSecretARN)
+	c.ClientSecret = l.raw(EnvClientSecret)
+	switch {
+	case c.ClientSecretARN == "" && c.ClientSecret == "":
+		l.problem(EnvClientSecretARN + " or " + EnvClientSecret + " is required (the LiveChat client secret)")
+	case c.ClientSecretARN != "" && c.ClientSecret != "":
+		l.problem(EnvClientSecretARN + " and " + EnvClientSecret + " are both set; set only one")
+	case c.ClientSecretARN != "" && !strings.HasPrefix(c.ClientSecretARN, "arn:"):
+		l.problem(EnvClientSecretARN + " must be a Secrets Manager ARN (arn:...)")
+	}
+
+	c.Table = l.str(EnvTable)
+	c.DynamoDBEndpoint = l.url(EnvDynamoDBEndpoint, false)
+
+	switch p := l.str(EnvPKCE); strings.ToLower(p) {
+	case "", "off":
+		c.PKCE = PKCEOff
+	case "s256":
+		c.PKCE = PKCES256
+	case "plain":
+		c.PKCE = PKCEPlain
+	default:
+		l.problem(fmt.Sprintf("%s must be off, S256 or plain, not %q", EnvPKCE, p))
+	}
+
+	c.Addr = l.str(EnvAddr)
+	if c.Addr == "" {
+		c.Addr = defaultOf(EnvAddr)
+	}
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+		l.problem(fmt.Sprintf("%s must be host:port (for example 127.0.0.1:8080), not %q", EnvAddr, c.Addr))
+	}
+
+	c.KMSKeyID = l.str(EnvKMSKeyID)
+	if raw := l.raw(EnvSealingKey); raw != "" {
+		key, err := decodeKey(raw)
+		if err != nil {
+			// The value is a secret: name the problem, never echo it.
+			l.problem(fmt.Sprintf("%s must be the base64 encoding of %d bytes", EnvSealingKey, SealingKeySize))
+		}
+		c.SealingKey = key
+	}
+	if c.KMSKeyID != "" && len(c.SealingKey) > 0 {
+		l.problem(EnvKMSKeyID + " and " + EnvSealingKey + " are both set; set only one")
+	}
+
+	c.SecretTTL = l.duration(EnvSecretTTL)
+	c.RefreshWindow = l.duration(EnvRefreshWindow)
+	c.RefreshInterval = l.duration(EnvRefreshInterval)
+	c.RefreshConcurrency = l.intRange(EnvRefreshConcurrent, 1, 1000)
+	c.RefreshRate = l.rate(EnvRefreshRate)
+
+	lvl := l.str(EnvLogLevel)
+	if lvl == "" {
+		lvl = defaultOf(EnvLogLevel)
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
+		l.problem(fmt.Sprintf("%s must be debug, info, warn or error, not %q", EnvLogLevel, lvl))
+	}
+
+	for _, fn := range functions {
+		switch fn {
+		case FunctionInstall, FunctionCallback, FunctionChats:
+			if c.RedirectURL == "" && !l.reported(EnvRedirectURL) {
+				l.missing(EnvRedirectURL, "the public URL of /callback")
+			}
+		case FunctionRefresh:
+		default:
+			l.problem(fmt.Sprintf("unknown function %q", fn))
+		}
+		switch fn {
+		case FunctionCallback, FunctionChats, FunctionRefresh:
+			if c.Table == "" && !l.reported(EnvTable) {
+				l.missing(EnvTable, "the DynamoDB table name")
+			}
+			if c.KMSKeyID == "" && len(c.SealingKey) == 0 && !l.reported(EnvSealingKey) && !l.reported(EnvKMSKeyID) {
+				l.problem(EnvKMSKeyID + " or " + EnvSealingKey + " is required (the key that seals tokens at rest)")
+			}
+		}
+	}
+
+	if len(l.problems) > 0 {
+		return Config{}, &Error{Problems: l.problems}
+	}
+	return c, nil
+}
+
+// DefaultInstallURL is the redirect URL with its last path segment replaced by "install": the
+// stack serves /install next to /callback.
+func DefaultInstallURL(redirectURL string) string {
+	u, err := url.Parse(redirectURL)
+	if err != nil {
+		return ""
+	}
+	dir := path.Dir(strings.TrimSuffix(u.Path, "/"))
+	if dir == "." {
+		dir = "/"
+	}
+	u.Path = path.Join(dir, "install")
+	u.RawPath = ""
+	return u.String()
+}
+
+func decodeKey(raw string) ([]byte, error) {
+	raw = strings.TrimSpace(raw)
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if key, err := enc.DecodeString(raw); err == nil {
+			if len(key) != SealingKeySize {
+				return nil, errors.New("wrong key length")
+			}
+			return key, nil
+		}
+	}
+	return nil, errors.New("not base64")
+}
+
+func defaultOf(name string) string {
+	for _, v := range Vars() {
+		if v.Name == name {
+			return v.Default
+		}
+	}
+	return ""
+}
+
+// loader collects problems instead of stopping at the first one.
+type loader struct {
+	getenv   func(string) string
+	problems []string
+	names    map[string]bool
+}
+
+func (l *loader) problem(p string) {
+	l.problems = append(l.problems, p)
+	if l.names == nil {
+		l.names = map[string]bool{}
+	}
+	if name, _, ok := strings.Cut(p, " "); ok {
+		l.names[name] = true
+	}
+}
+
+func (l *loader) reported(name string) bool { return l.names[name] }
+
+func (l *loader) missing(name, what string) {
+	l.problem(fmt.Sprintf("%s is required (%s)", name, what))
+}
+
+// raw returns the value as set, for secrets where whitespace may matter to the holder.
+func (l *loader) raw(name string) string { return l.getenv(name) }
+
+func (l *loader) str(name string) string { return strings.TrimSpace(l.getenv(name)) }
+
+// url validates an absolute http(s) URL; redirect URLs may not carry a query or fragment (LiveChat's
+// rule for redirect_uri).
+func (l *loader) url(name string, strict bool) string {
+	v := l.str(name)
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		l.problem(fmt.Sprintf("%s must be an absolute http(s) URL, not %q", name, v))
+		return ""
+	}
+	if strict && (u.RawQuery != "" || u.Fragment != "") {
+		l.problem(fmt.Sprintf("%s must not have a query or fragment (LiveChat rejects them in redirect_uri)", name))
+		return ""
+	}
+	return v
+}
+
+func (l *loader) baseURL(name string) string {
+	v := l.str(name)
+	if v == "" {
+		return defaultOf(name)
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		l.problem(fmt.Sprintf("%s must be an http(s) base URL without query or fragment, not %q", name, v))
+		return ""
+	}
+	return strings.TrimRight(v, "/")
+}
+
+func (l *loader) duration(name string) time.Duration {
+	v := l.str(name)
+	if v == "" {
+		v = defaultOf(name)
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		l.problem(fmt.Sprintf("%s must be a positive duration such as 5m or 90s, not %q", name, v))
+		return 0
+	}
+	return d
+}
+
+func (l *loader) intRange(name string, lo, hi int) int {
+	v := l.str(name)
+	if v == "" {
+		v = defaultOf(name)
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		l.problem(fmt.Sprintf("%s must be an integer from %d to %d, not %q", name, lo, hi, v))
+		return 0
+	}
+	return n
+}
+
+func (l *loader) rate(name string) float64 {
+	v := l.str(name)
+	if v == "" {
+		v = defaultOf(name)
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 || f != f || f > 1e6 {
+		l.problem(fmt.Sprintf("%s must be a number >= 0 (0 = no limit), not %q", name, v))
+		return 0
+	}
+	return f
+}
