@@ -1,0 +1,505 @@
+package livechattest
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"lcauth/internal/livechat"
+)
+
+// Paths the simulator serves.
+const (
+	PathAuthorize = "/"
+	PathOoops     = "/ooops"
+	PathToken     = "/v2/token"
+	PathInfo      = "/v2/info"
+	PathListChats = "/v3.6/agent/action/list_chats"
+)
+
+// maxFormBytes bounds a token request body.
+const maxFormBytes = 64 << 10
+
+func (s *Simulator) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.handleAuthorizePage)
+	mux.HandleFunc("POST /{$}", s.handleConsent)
+	mux.HandleFunc("GET "+PathOoops, s.handleOoops)
+	mux.HandleFunc("POST "+PathToken, s.handleToken)
+	mux.HandleFunc("DELETE "+PathToken, s.handleRevoke)
+	mux.HandleFunc("GET "+PathInfo, s.handleInfo)
+	mux.HandleFunc("POST "+PathListChats, s.handleListChats)
+	return mux
+}
+
+// AuthorizeError is why an authorization request was refused before any consent:
+// LiveChat shows such errors on its own /ooops page, never at the redirect URI.
+type AuthorizeError struct {
+	// Exception is the oauth_exception LiveChat would show (invalid_request,
+	// invalid_client, unsupported_response_type).
+	Exception string
+	// Details is exception_details.
+	Details string
+}
+
+func (e *AuthorizeError) Error() string {
+	return "livechattest: authorize: " + e.Exception + ": " + e.Details
+}
+
+// ooopsURL is where LiveChat sends the browser for e (relative to the simulator).
+func (e *AuthorizeError) ooopsURL() *url.URL {
+	return &url.URL{Path: PathOoops, RawQuery: url.Values{"oauth_exception": {e.Exception}, "exception_details": {e.Details}}.Encode()}
+}
+
+// authRequest is a validated authorization request.
+type authRequest struct {
+	redirectURI, state, challenge, method string
+}
+
+// validateAuthorize applies LiveChat's checks to the authorize query.
+func (s *Simulator) validateAuthorize(q url.Values) (*authRequest, *AuthorizeError) {
+	if rt := q.Get("response_type"); rt != "code" {
+		return nil, &AuthorizeError{Exception: "unsupported_response_type", Details: "response_type must be code"}
+	}
+	if q.Get("client_id") != s.opts.ClientID {
+		return nil, &AuthorizeError{Exception: "invalid_client", Details: "unknown client_id"}
+	}
+	ru := q.Get("redirect_uri")
+	if ru == "" {
+		return nil, &AuthorizeError{Exception: "invalid_request", Details: "redirect_uri is required"}
+	}
+	if !RedirectURIAllowed(s.opts.RedirectURIs, ru) {
+		return nil, &AuthorizeError{Exception: "invalid_request", Details: "redirect_uri is not whitelisted for this client"}
+	}
+	ar := &authRequest{redirectURI: ru, state: q.Get("state")}
+	if ch := q.Get("code_challenge"); ch != "" {
+		if len(ch) < 43 || len(ch) > 128 {
+			return nil, &AuthorizeError{Exception: "invalid_request", Details: "code_challenge must be 43-128 characters"}
+		}
+		m := q.Get("code_challenge_method")
+		if m == "" {
+			m = "plain"
+		}
+		if m != "S256" && m != "plain" {
+			return nil, &AuthorizeError{Exception: "invalid_request", Details: "code_challenge_method must be S256 or plain"}
+		}
+		ar.challenge, ar.method = ch, m
+	} else if q.Get("code_challenge_method") != "" {
+		return nil, &AuthorizeError{Exception: "invalid_request", Details: "code_challenge_method without code_challenge"}
+	}
+	return ar, nil
+}
+
+// RedirectURIAllowed applies LiveChat's redirect_uri rules: the requested URI has no
+// query string or fragment; its scheme and host:port equal a whitelisted URI's; the
+// whitelisted path is a prefix of the requested path; and a trailing slash must match
+// (whitelisted "/callback" does not allow "/callback/", nor the reverse).
+func RedirectURIAllowed(whitelist []string, requested string) bool {
+	r, err := url.Parse(requested)
+	if err != nil || r.Scheme == "" || r.Host == "" || r.RawQuery != "" || r.ForceQuery || r.Fragment != "" || strings.Contains(requested, "#") || r.User != nil {
+		return false
+	}
+	for _, raw := range whitelist {
+		w, err := url.Parse(raw)
+		if err != nil || !strings.EqualFold(w.Scheme, r.Scheme) || !strings.EqualFold(w.Host, r.Host) {
+			continue
+		}
+		wp, rp := w.EscapedPath(), r.EscapedPath()
+		if !strings.HasPrefix(rp, wp) {
+			continue
+		}
+		if wp != "" && rp == wp+"/" {
+			continue // only a trailing slash added: LiveChat rejects it
+		}
+		return true
+	}
+	return false
+}
+
+// Authorize does what clicking Allow on the consent page does, for tests without a
+// browser: it validates authorizeURL like GET / does and returns the redirect URL with
+// code and state. accountID "" means the first account (one is created if there are
+// none). An invalid request returns LiveChat's /ooops URL and an *AuthorizeError.
+func (s *Simulator) Authorize(authorizeURL string, accountID string) (*url.URL, error) {
+	return s.decide(authorizeURL, accountID, true)
+}
+
+// Deny does what clicking Deny does: it redirects to the redirect URI with
+// error=access_denied (see the consent page's doc for why not to /ooops).
+func (s *Simulator) Deny(authorizeURL string) (*url.URL, error) {
+	return s.decide(authorizeURL, "", false)
+}
+
+func (s *Simulator) decide(authorizeURL, accountID string, allow bool) (*url.URL, error) {
+	u, err := url.Parse(authorizeURL)
+	if err != nil {
+		return nil, errors.New("livechattest: authorize: unparsable URL")
+	}
+	s.mu.Lock()
+	s.calls[EndpointAuthorize]++
+	s.mu.Unlock()
+	ar, aerr := s.validateAuthorize(u.Query())
+	if aerr != nil {
+		return aerr.ooopsURL(), aerr
+	}
+	return s.redirectFor(ar, accountID, allow)
+}
+
+// redirectFor is the decision's redirect: code+state on allow, error+state on deny.
+func (s *Simulator) redirectFor(ar *authRequest, accountID string, allow bool) (*url.URL, error) {
+	target, err := url.Parse(ar.redirectURI)
+	if err != nil {
+		return nil, errors.New("livechattest: authorize: bad redirect_uri")
+	}
+	q := url.Values{}
+	if ar.state != "" {
+		q.Set("state", ar.state)
+	}
+	if !allow {
+		q.Set("error", "access_denied")
+		q.Set("error_description", "The user denied the request")
+		target.RawQuery = q.Encode()
+		return target, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.pickAccountLocked(accountID)
+	if a == nil {
+		return nil, errors.New("livechattest: authorize: unknown account")
+	}
+	code := a.Region + ":" + randomString(24)
+	s.codes[code] = &authCode{
+		clientID:    s.opts.ClientID,
+		redirectURI: ar.redirectURI,
+		accountID:   a.AccountID,
+		challenge:   ar.challenge,
+		method:      ar.method,
+		expiresAt:   s.nowLocked().Add(s.opts.CodeLifetime),
+	}
+	q.Set("code", code)
+	// url.Values.Encode escapes ':' as %3A, exactly as LiveChat sends the code.
+	target.RawQuery = q.Encode()
+	return target, nil
+}
+
+// pickAccountLocked resolves accountID, defaulting to the first account and creating
+// one if there are none.
+func (s *Simulator) pickAccountLocked(accountID string) *account {
+	if accountID != "" {
+		return s.accounts[accountID]
+	}
+	if len(s.order) == 0 {
+		s.addAccountLocked(Account{Email: "agent@example.com", Region: DefaultRegion, Chats: 30})
+	}
+	return s.accounts[s.order[0]]
+}
+
+// handleToken is POST /v2/token for both grants, with form or JSON bodies.
+func (s *Simulator) handleToken(w http.ResponseWriter, r *http.Request) {
+	params, perr := readParams(w, r)
+	ep := EndpointTokenExchange
+	if params.Get("grant_type") == "refresh_token" {
+		ep = EndpointTokenRefresh
+	}
+	if s.intercept(ep, w, r) {
+		return
+	}
+	if perr != "" {
+		s.writeTokenError(w, http.StatusBadRequest, "invalid_request", perr)
+		return
+	}
+	switch params.Get("grant_type") {
+	case "authorization_code":
+		s.exchange(w, params)
+	case "refresh_token":
+		s.refreshGrant(w, params)
+	case "":
+		s.writeTokenError(w, http.StatusBadRequest, "invalid_request", "grant_type is required")
+	default:
+		s.writeTokenError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
+	}
+}
+
+// readParams reads a form or JSON body into url.Values; the string is a problem to
+// report (after faults, so that counters see malformed requests too).
+func readParams(w http.ResponseWriter, r *http.Request) (url.Values, string) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "application/json":
+		raw, err := io.ReadAll(r.Body)
+		if err != nil {
+			return url.Values{}, "request body too large"
+		}
+		var m map[string]any
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return url.Values{}, "request body is not a JSON object"
+		}
+		v := url.Values{}
+		for k, val := range m {
+			switch x := val.(type) {
+			case string:
+				v.Set(k, x)
+			case nil:
+			default:
+				return url.Values{}, k + " must be a string"
+			}
+		}
+		return v, ""
+	case "application/x-www-form-urlencoded", "":
+		if err := r.ParseForm(); err != nil {
+			return url.Values{}, "request body is not a valid form"
+		}
+		return r.PostForm, ""
+	}
+	return url.Values{}, "Content-Type must be application/x-www-form-urlencoded or application/json"
+}
+
+func (s *Simulator) checkClientLocked(p url.Values) (status int, code, desc string) {
+	if p.Get("client_id") == "" {
+		return http.StatusBadRequest, "invalid_request", "client_id is required"
+	}
+	if p.Get("client_id") != s.opts.ClientID {
+		return http.StatusUnauthorized, "invalid_client", "unknown client_id"
+	}
+	if subtle.ConstantTimeCompare([]byte(p.Get("client_secret")), []byte(s.secret)) != 1 {
+		return http.StatusUnauthorized, "unauthorized_client", "invalid client credentials"
+	}
+	return 0, "", ""
+}
+
+func (s *Simulator) exchange(w http.ResponseWriter, p url.Values) {
+	s.mu.Lock()
+	status, code, desc := s.checkClientLocked(p)
+	if status != 0 {
+		s.mu.Unlock()
+		s.writeTokenError(w, status, code, desc)
+		return
+	}
+	raw := p.Get("code")
+	if raw == "" || p.Get("redirect_uri") == "" {
+		s.mu.Unlock()
+		s.writeTokenError(w, http.StatusBadRequest, "invalid_request", "code and redirect_uri are required")
+		return
+	}
+	c, ok := s.codes[raw]
+	now := s.nowLocked()
+	switch {
+	case !ok:
+		status, code, desc = http.StatusUnauthorized, "unauthorized_client", "invalid authorization code"
+	case c.used:
+		status, code, desc = http.StatusUnauthorized, "unauthorized_client", "authorization code already used"
+	case !now.Before(c.expiresAt):
+		status, code, desc = http.StatusUnauthorized, "unauthorized_client", "authorization code expired"
+	case c.clientID != p.Get("client_id"):
+		status, code, desc = http.StatusUnauthorized, "unauthorized_client", "authorization code issued to another client"
+	case c.redirectURI != p.Get("redirect_uri"):
+		status, code, desc = http.StatusUnauthorized, "unauthorized_client", "redirect_uri does not match the authorization request"
+	case c.challenge != "" && p.Get("code_verifier") == "":
+		status, code, desc = http.StatusBadRequest, "invalid_request", "code_verifier is required"
+	case c.challenge != "" && !verifierMatches(c.method, c.challenge, p.Get("code_verifier")):
+		status, code, desc = http.StatusUnauthorized, "unauthorized_client", "code_verifier does not match code_challenge"
+	}
+	if status != 0 {
+		s.mu.Unlock()
+		s.writeTokenError(w, status, code, desc)
+		return
+	}
+	c.used = true
+	a := s.accounts[c.accountID]
+	g := s.activeGrantLocked(a.AccountID)
+	rt := s.issueRefreshLocked(a, g)
+	tok := s.issueAccessLocked(a, g, rt)
+	lifetime := s.lifetime
+	s.mu.Unlock()
+	writeTokenResponse(w, tok, lifetime, true)
+}
+
+// verifierMatches checks RFC 7636 (standard S256: BASE64URL(SHA256(verifier))).
+func verifierMatches(method, challenge, verifier string) bool {
+	want := verifier
+	if method == "S256" {
+		sum := sha256.Sum256([]byte(verifier))
+		want = base64.RawURLEncoding.EncodeToString(sum[:])
+	}
+	return subtle.ConstantTimeCompare([]byte(want), []byte(challenge)) == 1
+}
+
+func (s *Simulator) refreshGrant(w http.ResponseWriter, p url.Values) {
+	s.mu.Lock()
+	status, code, desc := s.checkClientLocked(p)
+	if status != 0 {
+		s.mu.Unlock()
+		s.writeTokenError(w, status, code, desc)
+		return
+	}
+	raw := p.Get("refresh_token")
+	if raw == "" {
+		s.mu.Unlock()
+		s.writeTokenError(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
+		return
+	}
+	rt, ok := s.refresh[raw]
+	var g *grant
+	if ok {
+		g = s.grants[rt.accountID]
+	}
+	switch {
+	case !ok:
+		status, code, desc = http.StatusUnauthorized, "unauthorized_client", "invalid refresh token"
+	case g == nil || g.revoked || rt.generation != g.generation:
+		status, code, desc = http.StatusUnauthorized, "invalid_grant", "refresh token expired or revoked"
+	case g.needsConsent:
+		status, code, desc = http.StatusForbidden, "missing_grant", "the user must grant access again"
+	}
+	if status != 0 {
+		s.mu.Unlock()
+		s.writeTokenError(w, status, code, desc)
+		return
+	}
+	a := s.accounts[rt.accountID]
+	newRT := raw
+	if s.rotate {
+		delete(s.refresh, raw)
+		for i, x := range g.refreshOrder {
+			if x == raw {
+				g.refreshOrder = append(g.refreshOrder[:i:i], g.refreshOrder[i+1:]...)
+				break
+			}
+		}
+		newRT = s.issueRefreshLocked(a, g)
+	}
+	tok := s.issueAccessLocked(a, g, newRT)
+	s.refreshes[a.AccountID]++
+	lifetime := s.lifetime
+	s.mu.Unlock()
+	writeTokenResponse(w, tok, lifetime, true)
+}
+
+func writeTokenResponse(w http.ResponseWriter, t livechat.Token, lifetime time.Duration, withRefresh bool) {
+	body := map[string]any{
+		"access_token":    t.AccessToken,
+		"expires_in":      int64(lifetime.Seconds()),
+		"token_type":      t.TokenType,
+		"scope":           t.Scope,
+		"account_id":      t.AccountID,
+		"organization_id": t.OrganizationID,
+	}
+	if withRefresh {
+		body["refresh_token"] = t.RefreshToken
+	}
+	writeJSON(w, http.StatusOK, body)
+}
+
+// handleInfo is GET /v2/info.
+func (s *Simulator) handleInfo(w http.ResponseWriter, r *http.Request) {
+	if s.intercept(EndpointInfo, w, r) {
+		return
+	}
+	tok, ok := bearer(r)
+	s.mu.Lock()
+	at, known := s.access[tok]
+	now := s.nowLocked()
+	if !ok || !known || !now.Before(at.expiresAt) {
+		s.mu.Unlock()
+		s.writeTokenError(w, http.StatusUnauthorized, "invalid_token", "invalid or expired access token")
+		return
+	}
+	a := s.accounts[at.accountID]
+	body := map[string]any{
+		"account_id":      a.AccountID,
+		"organization_id": a.OrganizationID,
+		"client_id":       s.opts.ClientID,
+		"scope":           at.scope,
+		"token_type":      "Bearer",
+		"expires_in":      int64(at.expiresAt.Sub(now).Seconds()),
+	}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, body)
+}
+
+// handleRevoke is DELETE /v2/token: an access token takes its paired refresh token
+// with it; a refresh token takes the access tokens minted from it.
+func (s *Simulator) handleRevoke(w http.ResponseWriter, r *http.Request) {
+	if s.intercept(EndpointRevoke, w, r) {
+		return
+	}
+	tok, ok := bearer(r)
+	s.mu.Lock()
+	found := false
+	if ok {
+		if at, isAccess := s.access[tok]; isAccess {
+			found = true
+			delete(s.access, tok)
+			delete(s.refresh, at.refresh)
+		} else if _, isRefresh := s.refresh[tok]; isRefresh {
+			found = true
+			delete(s.refresh, tok)
+			for k, at := range s.access {
+				if at.refresh == tok {
+					delete(s.access, k)
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+	if !found {
+		s.writeTokenError(w, http.StatusNotFound, "not_found", "token not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{})
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const p = "Bearer "
+	if len(h) <= len(p) || !strings.EqualFold(h[:len(p)], p) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(p):]), true
+}
+
+// writeTokenError writes an Accounts error in the current or the legacy shape.
+func (s *Simulator) writeTokenError(w http.ResponseWriter, status int, code, desc string) {
+	s.mu.Lock()
+	legacy := s.legacy
+	s.mu.Unlock()
+	if legacy {
+		writeJSON(w, status, map[string]any{"oauth_exception": code, "exception_description": desc})
+		return
+	}
+	writeJSON(w, status, map[string]any{
+		"error":             code,
+		"error_description": desc,
+		"sub_error":         nil,
+		"request_id":        newUUID(),
+	})
+}
+
+func writeAPIError(w http.ResponseWriter, status int, typ, msg string, data any) {
+	e := map[string]any{"type": typ, "message": msg}
+	if data != nil {
+		e["data"] = data
+	}
+	writeJSON(w, status, map[string]any{"error": e})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encode", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+}
