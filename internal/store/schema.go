@@ -1,6 +1,9 @@
 package store
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -86,8 +89,9 @@ func (s TableSchema) CreateTableInput(table string) *dynamodb.CreateTableInput {
 			IndexName: aws.String(ix.Name), KeySchema: keys, Projection: proj,
 		})
 	}
-	for name, typ := range defs {
-		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: typ})
+	// Sorted, so the request (and anything derived from it) is the same on every run.
+	for _, name := range slices.Sorted(maps.Keys(defs)) {
+		in.AttributeDefinitions = append(in.AttributeDefinitions, types.AttributeDefinition{AttributeName: aws.String(name), AttributeType: defs[name]})
 	}
 	return in
 }

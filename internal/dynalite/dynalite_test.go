@@ -1,0 +1,136 @@
+package dynalite_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"lcauth/internal/dynalite"
+	"lcauth/internal/dynalite/dynalitetest"
+	"lcauth/internal/store"
+)
+
+func TestMain(m *testing.M) { dynalitetest.Main(m) }
+
+func TestStart_ServesDynamoDBOnLoopback(t *testing.T) {
+	srv := dynalitetest.Server(t)
+	if !strings.HasPrefix(srv.Endpoint(), "http://127.0.0.1:") {
+		t.Fatalf("endpoint %q, want http://127.0.0.1:<port>", srv.Endpoint())
+	}
+	if _, err := srv.Client(context.Background()).ListTables(context.Background(), &dynamodb.ListTablesInput{}); err != nil {
+		t.Fatalf("ListTables: %v", err)
+	}
+}
+
+func TestCreateTable_BuildsSchemaAndIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	db := dynalitetest.Server(t).Client(ctx)
+	const table = "lcauth-idempotent"
+	for i := 0; i < 2; i++ {
+		if err := dynalite.CreateTable(ctx, db, table); err != nil {
+			t.Fatalf("CreateTable #%d: %v", i+1, err)
+		}
+	}
+	out, err := db.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(table)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := out.Table
+	if tbl.TableStatus != types.TableStatusActive {
+		t.Errorf("status %s, want ACTIVE", tbl.TableStatus)
+	}
+	if len(tbl.KeySchema) != 1 || aws.ToString(tbl.KeySchema[0].AttributeName) != store.AttrPK {
+		t.Errorf("key schema %+v, want hash key %s", tbl.KeySchema, store.AttrPK)
+	}
+	if tbl.BillingModeSummary == nil || tbl.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
+		t.Errorf("billing %+v, want PAY_PER_REQUEST", tbl.BillingModeSummary)
+	}
+	if len(tbl.GlobalSecondaryIndexes) != 1 {
+		t.Fatalf("got %d GSIs, want 1", len(tbl.GlobalSecondaryIndexes))
+	}
+	ix := tbl.GlobalSecondaryIndexes[0]
+	if aws.ToString(ix.IndexName) != store.DueIndexName || ix.IndexStatus != types.IndexStatusActive {
+		t.Errorf("index %s status %s, want %s ACTIVE", aws.ToString(ix.IndexName), ix.IndexStatus, store.DueIndexName)
+	}
+	if got := aws.ToString(ix.KeySchema[0].AttributeName) + "/" + aws.ToString(ix.KeySchema[1].AttributeName); got != store.AttrDueShard+"/"+store.AttrDueAt {
+		t.Errorf("index keys %s, want %s/%s", got, store.AttrDueShard, store.AttrDueAt)
+	}
+}
+
+func TestStart_MissingInstallSaysMakeSetup(t *testing.T) {
+	_, err := dynalite.Start(context.Background(), dynalite.Options{RepoRoot: t.TempDir()})
+	if !errors.Is(err, dynalite.ErrNotInstalled) {
+		t.Fatalf("err = %v, want ErrNotInstalled", err)
+	}
+	if !strings.Contains(err.Error(), "make setup") {
+		t.Errorf("error %q does not say to run make setup", err)
+	}
+}
+
+func TestClose_StopsTheProcessAndFreesThePort(t *testing.T) {
+	srv, err := dynalite.Start(context.Background(), dynalite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := strings.TrimPrefix(srv.Endpoint(), "http://")
+	if err := srv.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("%s still accepts connections after Close", addr)
+	}
+}
+
+func TestStart_DirKeepsDataAcrossRestarts(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	put := func(srv *dynalite.Server) {
+		db := srv.Client(ctx)
+		if err := dynalite.CreateTable(ctx, db, "persist"); err != nil {
+			t.Fatal(err)
+		}
+		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String("persist"), Item: map[string]types.AttributeValue{
+			store.AttrPK: &types.AttributeValueMemberS{Value: "kept"},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv, err := dynalite.Start(ctx, dynalite.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(srv)
+	if err := srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv, err = dynalite.Start(ctx, dynalite.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	db := srv.Client(ctx)
+	if err := dynalite.CreateTable(ctx, db, "persist"); err != nil {
+		t.Fatalf("CreateTable on an existing table: %v", err)
+	}
+	out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String("persist"), Key: map[string]types.AttributeValue{
+		store.AttrPK: &types.AttributeValueMemberS{Value: "kept"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Item == nil {
+		t.Fatal("item written before the restart is gone")
+	}
+}

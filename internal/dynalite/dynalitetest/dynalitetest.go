@@ -1,0 +1,76 @@
+// Package dynalitetest gives tests a dynalite server and fresh lcauth tables in it. One server is
+// started per test binary (package run) and shared; each test gets its own table, so tests stay
+// independent and may run in parallel.
+//
+// A missing dynalite is a test failure that says to run `make setup`, never a skip.
+package dynalitetest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"lcauth/internal/dynalite"
+)
+
+var shared struct {
+	once sync.Once
+	srv  *dynalite.Server
+	err  error
+}
+
+// Server returns the package run's shared dynalite server, starting it on first use. It fails the test
+// (with a hint to run `make setup`) if dynalite cannot start. Call Main from TestMain to stop the server
+// when the tests end; without it, the server dies with the test binary (Linux parent-death signal).
+func Server(tb testing.TB) *dynalite.Server {
+	tb.Helper()
+	shared.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		shared.srv, shared.err = dynalite.Start(ctx, dynalite.Options{})
+	})
+	if shared.err != nil {
+		tb.Fatalf("dynalite is required for this test and could not start (run `make setup` to install it): %v", shared.err)
+	}
+	return shared.srv
+}
+
+// Main runs the package's tests and then stops the shared server. Use it as
+//
+//	func TestMain(m *testing.M) { dynalitetest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	if shared.srv != nil {
+		_ = shared.srv.Close()
+	}
+	os.Exit(code)
+}
+
+// Table creates a fresh, uniquely named lcauth table (from store.Schema) in the shared server and
+// returns a client and the table's name. The table is deleted when the test ends.
+func Table(tb testing.TB) (*dynamodb.Client, string) {
+	tb.Helper()
+	srv := Server(tb)
+	db := srv.Client(context.Background())
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := "lcauth-test-" + hex.EncodeToString(b[:])
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := dynalite.CreateTable(ctx, db, name); err != nil {
+		tb.Fatalf("create table %s: %v", name, err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
+	return db, name
+}
