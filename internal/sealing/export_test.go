@@ -1,0 +1,4 @@
+package sealing
+
+// DataKeyID exposes dataKeyID to the external tests, which forge values around altered blobs.
+var DataKeyID = dataKeyID
