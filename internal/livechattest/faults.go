@@ -136,17 +136,29 @@ func (s *Simulator) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
+// abortIfClosed drops the connection of a request cut short by Close, so that the
+// client sees a failure rather than an empty 200.
+func (s *Simulator) abortIfClosed() {
+	select {
+	case <-s.done:
+		panic(http.ErrAbortHandler)
+	default:
+	}
+}
+
 // intercept runs the latency and fault for e. It returns true when it answered the
 // request itself (the real handler must not run).
 func (s *Simulator) intercept(e Endpoint, w http.ResponseWriter, r *http.Request) bool {
 	latency, f := s.begin(e)
 	if !s.sleep(r.Context(), latency) {
+		s.abortIfClosed()
 		return true
 	}
 	if f == nil {
 		return false
 	}
 	if !s.sleep(r.Context(), f.Latency) {
+		s.abortIfClosed()
 		return true
 	}
 	switch {
@@ -157,6 +169,8 @@ func (s *Simulator) intercept(e Endpoint, w http.ResponseWriter, r *http.Request
 		select {
 		case <-r.Context().Done():
 		case <-s.done:
+			// Released by Close: drop the connection rather than answer 200.
+			panic(http.ErrAbortHandler)
 		}
 		return true
 	}
