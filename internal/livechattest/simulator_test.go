@@ -54,7 +54,7 @@ func TestRedirectURIAllowed(t *testing.T) {
 		{"http://app.example/callback", false},       // scheme must match
 		{"https://app.example:8443/callback", false}, // port must match
 		{"https://evil.example/callback", false},
-		{"https://app.example/callback?x=1", false}, // no query string
+		{"https://app.example/callback?x=1", false},  // no query string
 		{"https://app.example/callback#frag", false}, // no fragment
 		{"https://app.example/callback?", false},
 		{"https://user@app.example/callback", false},
