@@ -1,0 +1,187 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"lcauth/internal/store"
+)
+
+// RestartCookieName marks a callback that restarted the flow through /install, so that a second code
+// without our state within the restart window is refused instead of bouncing again.
+const RestartCookieName = "lcauth_restart"
+
+// Bounds of the callback's query parameters. LiveChat's codes and our states are far shorter.
+const (
+	maxCodeLen        = 2048
+	maxErrorParamLen  = 512
+	maxReflectedChars = 200
+)
+
+// callbackResult is the JSON answer of a successful callback. The API key appears here once.
+type callbackResult struct {
+	InstallationID string `json:"installation_id"`
+	OrganizationID string `json:"organization_id"`
+	AccountID      string `json:"account_id"`
+	APIKey         string `json:"api_key"`
+}
+
+// callback answers GET /callback: verify state and cookie, then LiveChat's error parameters, then the
+// code; exchange the code once; save the installation with a new API key; show the key once.
+func (s *Server) callback(w http.ResponseWriter, r *http.Request) *apiError {
+	if r.Method != http.MethodGet {
+		return methodNotAllowed(w, "GET")
+	}
+	if len(r.URL.RawQuery) > s.maxQuery {
+		return tooLarge(http.StatusRequestURITooLong, "The query string is too long.")
+	}
+	q := r.URL.Query()
+	for _, name := range []string{"state", "code", "error", "error_description", "oauth_exception", "exception_details"} {
+		if len(q[name]) > 1 {
+			return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The parameter " + name + " appears more than once."}
+		}
+	}
+	state, code := q.Get("state"), q.Get("code")
+	if len(code) > maxCodeLen {
+		return tooLarge(http.StatusRequestURITooLong, "The code parameter is too long.")
+	}
+
+	// Whatever happens next, this browser's state cookie is spent.
+	stateCookie := ""
+	if c, err := r.Cookie(StateCookieName); err == nil {
+		stateCookie = c.Value
+		http.SetCookie(w, s.cookie(StateCookieName, "", -1))
+	}
+
+	if state == "" {
+		if code != "" {
+			return s.restart(w, r)
+		}
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidState,
+			Message: "This request did not come from an installation started here (it has no state)."}
+	}
+
+	keys, e := s.stateKeys(r.Context())
+	if e != nil {
+		return e
+	}
+	now := s.now()
+	vs, err := keys.verify(now, s.stateTTL, state, stateCookie)
+	if err != nil {
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidState, Message: capitalize(err.Error()) + ".", Class: "state"}
+	}
+	if !s.used.use(now, vs.nonce, vs.issuedAt.Add(s.stateTTL+clockSkew)) {
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidState, Message: capitalize(errStateReplayed.Error()) + ".", Class: "state"}
+	}
+	if _, err := r.Cookie(RestartCookieName); err == nil {
+		http.SetCookie(w, s.cookie(RestartCookieName, "", -1))
+	}
+
+	if e := authorizationError(q); e != nil {
+		return e
+	}
+	if code == "" {
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The code parameter is missing."}
+	}
+
+	ctx, cancel := s.withTimeout(r)
+	defer cancel()
+	tok, err := s.lc.Exchange(ctx, code, vs.verifier)
+	if err != nil {
+		return mapExchangeError(r, err)
+	}
+	inst, apiKey, err := s.st.Install(ctx, store.Grant{
+		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, Scope: tok.Scope,
+		ExpiresAt: tok.Expiry, OrganizationID: tok.OrganizationID, AccountID: tok.AccountID, Region: tok.Region,
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			// LiveChat's answer lacked what an installation needs (ids, tokens).
+			infoFrom(r.Context()).errDetail = err.Error()
+			return &apiError{Status: http.StatusBadGateway, Code: CodeExchangeFailed, Class: "invalid_grant_response",
+				Message: "LiveChat's token response was incomplete; the installation could not be saved. Start again."}
+		}
+		return s.internal(r, "store", err)
+	}
+	infoFrom(r.Context()).installationID = inst.ID
+
+	res := callbackResult{InstallationID: inst.ID, OrganizationID: inst.OrganizationID, AccountID: inst.AccountID, APIKey: apiKey}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, res)
+		return nil
+	}
+	renderHTML(w, http.StatusOK, successPage, successData{
+		Title: "LiveChat app installed", OrganizationID: res.OrganizationID, AccountID: res.AccountID,
+		InstallationID: res.InstallationID, APIKey: apiKey, ChatsURL: s.chatsURL, ScriptURL: s.scriptURL,
+	})
+	return nil
+}
+
+// restart handles a code that arrives without our state (a Marketplace direct installation): the code
+// is dropped unused (it cannot be tied to this browser) and the flow starts again through /install,
+// once. The restart cookie makes a second such request within the window a clear error, never a loop.
+func (s *Server) restart(w http.ResponseWriter, r *http.Request) *apiError {
+	if _, err := r.Cookie(RestartCookieName); err == nil {
+		http.SetCookie(w, s.cookie(RestartCookieName, "", -1))
+		return &apiError{Status: http.StatusBadRequest, Code: CodeRestartRefused, Class: "restart_loop",
+			Message: "LiveChat sent an authorization code without this server's state twice in a row; to avoid a redirect loop the installation was stopped. Start it again from the install link (cookies must be enabled)."}
+	}
+	http.SetCookie(w, s.cookie(RestartCookieName, "1", int(s.restartWindow.Seconds())))
+	w.Header().Set("Location", s.installURL)
+	w.WriteHeader(http.StatusFound)
+	infoFrom(r.Context()).errClass = "restart"
+	return nil
+}
+
+// authorizationError turns LiveChat's error parameters (RFC 6749 error/error_description, or its own
+// oauth_exception/exception_details) into an answer. LiveChat's words are reflected, bounded; the pages
+// escape them.
+func authorizationError(q map[string][]string) *apiError {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return clip(v[0], maxErrorParamLen)
+		}
+		return ""
+	}
+	code, desc := get("error"), get("error_description")
+	if code == "" {
+		code, desc = get("oauth_exception"), get("exception_details")
+	}
+	if code == "" {
+		return nil
+	}
+	msg := "LiveChat reported " + clip(code, maxReflectedChars)
+	if desc != "" {
+		msg += ": " + clip(desc, maxReflectedChars)
+	}
+	msg += "."
+	if code == "access_denied" {
+		return &apiError{Status: http.StatusForbidden, Code: CodeAccessDenied, Message: "The app was not allowed access to LiveChat. " + msg, Class: "access_denied"}
+	}
+	return &apiError{Status: http.StatusBadRequest, Code: CodeAuthorizationFailed, Message: msg, Class: "authorization_error"}
+}
+
+// clip bounds s to n bytes without splitting a UTF-8 sequence and drops control characters.
+func clip(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && (s[n]&0xC0) == 0x80 {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,290 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"lcauth/internal/livechat"
+	"lcauth/internal/store"
+)
+
+// maxAuthorizationLen bounds the Authorization header; an lcauth API key is well under 100 characters.
+const maxAuthorizationLen = 512
+
+// chatsQueryParams are the GET /chats parameters; anything else is a 400, so typos do not pass silently.
+var chatsQueryParams = map[string]bool{
+	"limit": true, "page_id": true, "sort_order": true, "active": true, "group_ids": true, "include_chats_without_threads": true,
+}
+
+// chats answers GET and POST /chats: authenticate the API key, load its installation, refresh first if
+// its token is about to expire, call List Chats, and return LiveChat's JSON unchanged.
+func (s *Server) chats(w http.ResponseWriter, r *http.Request) *apiError {
+	var (
+		req livechat.ListChatsRequest
+		e   *apiError
+	)
+	switch r.Method {
+	case http.MethodGet:
+		req, e = s.parseChatsQuery(r)
+	case http.MethodPost:
+		req, e = s.parseChatsBody(w, r)
+	default:
+		return methodNotAllowed(w, "GET, POST")
+	}
+	// The key is checked before the input so that an anonymous caller learns nothing about our
+	// validation; but parsing is cheap and bounded, so it runs first and its error waits.
+	key, ae := bearerKey(r)
+	if ae != nil {
+		return ae
+	}
+	if e != nil {
+		return e
+	}
+	if err := req.Validate(); err != nil {
+		var ve *livechat.ValidationError
+		if errors.As(err, &ve) {
+			return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: strings.TrimPrefix(ve.Error(), "livechat: ")}
+		}
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The request is not valid."}
+	}
+
+	ctx, cancel := s.withTimeout(r)
+	defer cancel()
+	inst, err := s.st.Authenticate(ctx, key)
+	if err != nil {
+		if errors.Is(err, store.ErrUnauthorized) {
+			return unauthorized(`error="invalid_token"`, "The API key is not valid.")
+		}
+		return s.internal(r, "store", err)
+	}
+	ri := infoFrom(r.Context())
+	ri.installationID = inst.ID
+	if inst.Status == store.StatusReauthorizationRequired {
+		ri.errDetail = "installation status reauthorization_required"
+		return s.reauthorization("This installation's authorization was withdrawn or expired.")
+	}
+
+	if inst.ExpiresAt.Sub(s.now()) < s.refreshMargin {
+		fresh, err := s.refresher.RefreshInstallation(ctx, inst)
+		switch {
+		case err == nil && fresh != nil:
+			inst = fresh
+		case err != nil && inst.ExpiresAt.After(s.now()) && livechat.IsTransient(err):
+			// The old token is still valid for a moment: use it rather than fail. The refresher
+			// recorded the error; the scheduled pass retries.
+			ri.errClass = "refresh_" + string(livechat.Classify(err))
+		case err != nil:
+			return s.mapChatsError(r, err)
+		}
+	}
+
+	res, err := s.lc.ListChats(ctx, inst.AccessToken, req)
+	if err != nil && livechat.Classify(err) == livechat.ClassAuthentication {
+		// The token was rejected before its expiry (revoked, or rotated elsewhere): refresh once and
+		// retry once.
+		fresh, rerr := s.refresher.RefreshInstallation(ctx, inst)
+		if rerr != nil {
+			return s.mapChatsError(r, rerr)
+		}
+		inst = fresh
+		res, err = s.lc.ListChats(ctx, inst.AccessToken, req)
+	}
+	if err != nil {
+		return s.mapChatsError(r, err)
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(res.Body)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(res.Body)
+	return nil
+}
+
+// bearerKey extracts the API key from "Authorization: Bearer lca_...".
+func bearerKey(r *http.Request) (string, *apiError) {
+	h := r.Header.Values("Authorization")
+	if len(h) == 0 || h[0] == "" {
+		return "", unauthorized("", "An API key is required: Authorization: Bearer lca_...")
+	}
+	if len(h) > 1 || len(h[0]) > maxAuthorizationLen {
+		return "", unauthorized(`error="invalid_request"`, "The Authorization header is malformed.")
+	}
+	scheme, key, ok := strings.Cut(strings.TrimSpace(h[0]), " ")
+	key = strings.TrimSpace(key)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" {
+		return "", unauthorized(`error="invalid_request"`, "Use Authorization: Bearer lca_...")
+	}
+	if !strings.HasPrefix(key, store.APIKeyPrefix) {
+		return "", unauthorized(`error="invalid_token"`, "The API key is not valid.")
+	}
+	return key, nil
+}
+
+func unauthorized(challengeParams, msg string) *apiError {
+	challenge := `Bearer realm="lcauth"`
+	if challengeParams != "" {
+		challenge += ", " + challengeParams
+	}
+	return &apiError{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: msg, challenge: challenge}
+}
+
+// parseChatsQuery reads the GET parameters into a List Chats request.
+func (s *Server) parseChatsQuery(r *http.Request) (livechat.ListChatsRequest, *apiError) {
+	var req livechat.ListChatsRequest
+	if len(r.URL.RawQuery) > s.maxQuery {
+		return req, tooLarge(http.StatusRequestURITooLong, "The query string is too long.")
+	}
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		return req, badRequest("The query string is malformed.")
+	}
+	for name, vals := range q {
+		if !chatsQueryParams[name] {
+			return req, badRequest("Unknown parameter " + strconv.Quote(clip(name, 64)) + "; allowed: limit, page_id, sort_order, active, group_ids, include_chats_without_threads.")
+		}
+		if len(vals) > 1 {
+			return req, badRequest("The parameter " + name + " appears more than once.")
+		}
+	}
+	if v, ok := one(q, "limit"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > livechat.MaxListChatsLimit {
+			return req, badRequest("limit must be an integer from 1 to 100.")
+		}
+		req.Limit = n
+	}
+	if v, ok := one(q, "sort_order"); ok {
+		if v != "asc" && v != "desc" {
+			return req, badRequest(`sort_order must be "asc" or "desc".`)
+		}
+		req.SortOrder = v
+	}
+	if v, ok := one(q, "page_id"); ok {
+		if v == "" {
+			return req, badRequest("page_id must not be empty.")
+		}
+		req.PageID = v
+	}
+	var f livechat.ChatFilters
+	filtered := false
+	for _, name := range []string{"active", "include_chats_without_threads"} {
+		v, ok := one(q, name)
+		if !ok {
+			continue
+		}
+		b, err := strconv.ParseBool(v)
+		if err != nil || (v != "true" && v != "false") {
+			return req, badRequest(name + ` must be "true" or "false".`)
+		}
+		if name == "active" {
+			f.Active = &b
+		} else {
+			f.IncludeChatsWithoutThreads = &b
+		}
+		filtered = true
+	}
+	if v, ok := one(q, "group_ids"); ok {
+		parts := strings.Split(v, ",")
+		if len(parts) > livechat.MaxGroupIDs {
+			return req, badRequest("group_ids may name at most 200 groups.")
+		}
+		for _, p := range parts {
+			id, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil || id < 0 {
+				return req, badRequest("group_ids must be comma-separated non-negative integers.")
+			}
+			f.GroupIDs = append(f.GroupIDs, id)
+		}
+		filtered = true
+	}
+	if filtered {
+		req.Filters = &f
+	}
+	return req, nil
+}
+
+// parseChatsBody reads a POST body in LiveChat's list_chats shape, bounded in size.
+func (s *Server) parseChatsBody(w http.ResponseWriter, r *http.Request) (livechat.ListChatsRequest, *apiError) {
+	var req livechat.ListChatsRequest
+	if r.URL.RawQuery != "" {
+		return req, badRequest("POST /chats takes its parameters in the JSON body, not the query string.")
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/json" {
+			return req, &apiError{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMediaType, Message: "Send the body as Content-Type: application/json."}
+		}
+	}
+	if r.ContentLength > s.maxBody {
+		return req, tooLarge(http.StatusRequestEntityTooLarge, "The body is larger than "+strconv.FormatInt(s.maxBody, 10)+" bytes.")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return req, tooLarge(http.StatusRequestEntityTooLarge, "The body is larger than "+strconv.FormatInt(s.maxBody, 10)+" bytes.")
+		}
+		return req, badRequest("The body could not be read.")
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return req, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, badRequest("The body is not a valid list_chats request: " + jsonProblem(err))
+	}
+	if dec.More() {
+		return req, badRequest("The body must hold one JSON object.")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return req, badRequest("The body must hold one JSON object.")
+	}
+	return req, nil
+}
+
+// jsonProblem describes a decoding error without echoing the input.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return "malformed JSON at byte " + strconv.FormatInt(se.Offset, 10) + "."
+	case errors.As(err, &te):
+		return "field " + strconv.Quote(clip(te.Field, 64)) + " has the wrong type."
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return clip(strings.TrimPrefix(err.Error(), "json: "), 100) + "."
+	}
+	return "malformed JSON."
+}
+
+func badRequest(msg string) *apiError {
+	return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: msg}
+}
+
+func one(q map[string][]string, k string) (string, bool) {
+	v, ok := q[k]
+	if !ok || len(v) == 0 {
+		return "", false
+	}
+	return v[0], true
+}
+
+// parseQuery is url.ParseQuery without its silent acceptance of semicolons as separators.
+func parseQuery(raw string) (map[string][]string, error) {
+	if strings.Contains(raw, ";") {
+		return nil, errors.New("semicolon in query")
+	}
+	return url.ParseQuery(raw)
+}
+
+// withTimeout bounds one request's work.
+func (s *Server) withTimeout(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.timeout)
+}

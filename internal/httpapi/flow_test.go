@@ -1,0 +1,60 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"lcauth/internal/livechattest"
+)
+
+func TestFlow_InstallAllowCallbackThenChats(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	authURL := e.startInstall(b)
+	if !strings.HasPrefix(authURL, e.sim.ClientID()) && !strings.Contains(authURL, "client_id="+e.sim.ClientID()) {
+		t.Fatalf("authorize URL %q lacks the client id", authURL)
+	}
+	r := b.get(e.consent(authURL, e.account.AccountID))
+	if r.status != http.StatusOK {
+		t.Fatalf("callback status %d: %s", r.status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Fatalf("callback Content-Type = %q, want HTML for a browser", ct)
+	}
+	for _, want := range []string{e.account.OrganizationID, "lca_", "curl -H", "/chats?limit=10", `data-copy="api-key"`, `src="/assets/copy.js"`} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("success page lacks %q", want)
+		}
+	}
+	key := between(r.body, `id="api-key" type="text" readonly value="`, `"`)
+	if !strings.HasPrefix(key, "lca_") {
+		t.Fatalf("no API key on the page: %q", key)
+	}
+
+	c := e.chats(key, "limit=5")
+	if c.status != http.StatusOK {
+		t.Fatalf("/chats status %d: %s", c.status, c.body)
+	}
+	body := c.json(t)
+	list, ok := body["chats_summary"].([]any)
+	if !ok || len(list) != 5 {
+		t.Fatalf("chats_summary has %d entries, want 5: %s", len(list), c.body)
+	}
+	if e.sim.Calls(livechattest.EndpointTokenExchange) != 1 {
+		t.Fatalf("token exchanges = %d, want 1", e.sim.Calls(livechattest.EndpointTokenExchange))
+	}
+}
+
+func between(s, start, end string) string {
+	i := strings.Index(s, start)
+	if i < 0 {
+		return ""
+	}
+	s = s[i+len(start):]
+	j := strings.Index(s, end)
+	if j < 0 {
+		return ""
+	}
+	return s[:j]
+}

@@ -1,0 +1,98 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"lcauth/internal/livechat"
+	"lcauth/internal/secrets"
+)
+
+// install answers GET /install: a new state (and PKCE verifier when enabled) bound to this browser by
+// a cookie, then 302 to LiveChat's authorize URL. It writes nothing to the store.
+func (s *Server) install(w http.ResponseWriter, r *http.Request) *apiError {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return methodNotAllowed(w, "GET")
+	}
+	if len(r.URL.RawQuery) > s.maxQuery {
+		return tooLarge(http.StatusRequestURITooLong, "The query string is too long.")
+	}
+	keys, e := s.stateKeys(r.Context())
+	if e != nil {
+		return e
+	}
+	var (
+		verifier string
+		pkce     livechat.PKCE
+	)
+	if s.pkce != "" {
+		v, p, err := livechat.NewPKCE(s.pkce)
+		if err != nil {
+			return s.internal(r, "pkce", err)
+		}
+		verifier, pkce = v, p
+	}
+	st, err := keys.issue(s.now(), verifier)
+	if err != nil {
+		return s.internal(r, "state", err)
+	}
+	http.SetCookie(w, s.cookie(StateCookieName, st.Cookie, int(s.stateTTL.Seconds())))
+	w.Header().Set("Location", s.lc.AuthorizeURL(st.State, pkce))
+	w.WriteHeader(http.StatusFound)
+	return nil
+}
+
+// stateKeys derives the state keys from the current client secret.
+func (s *Server) stateKeys(ctx context.Context) (*stateKeys, *apiError) {
+	secret, err := s.secret.ClientSecret(ctx)
+	if err != nil {
+		if errors.Is(err, secrets.ErrNotConfigured) {
+			return nil, notConfigured()
+		}
+		return nil, &apiError{Status: http.StatusServiceUnavailable, Code: CodeUpstreamError,
+			Message: "The client secret could not be read; try again shortly.", Class: "secret_unavailable"}
+	}
+	keys, err := deriveStateKeys(secret)
+	if err != nil {
+		return nil, &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "Internal error.", Class: "state_keys"}
+	}
+	return keys, nil
+}
+
+// cookie builds a cookie scoped to the callback path. maxAge < 0 deletes it.
+func (s *Server) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     s.callbackURL.Path,
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   s.secure,
+		SameSite: http.SameSiteLaxMode,
+	}
+}
+
+func notConfigured() *apiError {
+	return &apiError{
+		Status:  http.StatusServiceUnavailable,
+		Code:    CodeNotConfigured,
+		Message: "The LiveChat client secret is not configured yet.",
+		Hint: "Operator: put the client secret of the LiveChat app (Developer Console, Authorization) into the " +
+			"Secrets Manager secret named by LIVECHAT_CLIENT_SECRET_ARN (as plain text or JSON {\"client_secret\": \"...\"}), " +
+			"or set LIVECHAT_CLIENT_SECRET for local runs. It is picked up within LCAUTH_SECRET_TTL.",
+		Class: string(livechat.ClassMisconfiguration),
+	}
+}
+
+func tooLarge(status int, msg string) *apiError {
+	return &apiError{Status: status, Code: CodeRequestTooLarge, Message: msg}
+}
+
+// internal records err for the log (it never holds a secret: our errors are built that way) and
+// answers a bare 500.
+func (s *Server) internal(r *http.Request, class string, err error) *apiError {
+	ri := infoFrom(r.Context())
+	ri.errDetail = err.Error()
+	return &apiError{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "Internal error; it has been logged.", Class: class}
+}
