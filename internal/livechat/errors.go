@@ -65,7 +65,8 @@ type APIError struct {
 	Type string
 	// Message is error.message, scrubbed and truncated.
 	Message string
-	// Data is error.data unchanged (e.g. {"region": "fra"} for misdirected_request).
+	// Data is error.data unchanged (e.g. {"region": "fra"} for misdirected_request);
+	// dropped if over 4 KiB.
 	Data json.RawMessage
 	// RetryAfter is the Retry-After header, if any.
 	RetryAfter time.Duration

@@ -147,10 +147,23 @@ func (s *Simulator) decide(authorizeURL, accountID string, allow bool) (*url.URL
 	s.calls[EndpointAuthorize]++
 	s.mu.Unlock()
 	ar, aerr := s.validateAuthorize(u.Query())
+	if aerr == nil {
+		aerr = s.checkRedirectLimit()
+	}
 	if aerr != nil {
 		return aerr.ooopsURL(), aerr
 	}
 	return s.redirectFor(ar, accountID, allow)
+}
+
+// checkRedirectLimit counts one authorization request against LiveChat's limit.
+func (s *Simulator) checkRedirectLimit() *AuthorizeError {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.noteAuthorizeLocked() {
+		return nil
+	}
+	return &AuthorizeError{Exception: "too_many_redirects", Details: "more than 3 authorization requests in 30 seconds"}
 }
 
 // redirectFor is the decision's redirect: code+state on allow, error+state on deny.

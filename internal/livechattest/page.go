@@ -90,6 +90,9 @@ func (s *Simulator) handleAuthorizePage(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	ar, aerr := s.validateAuthorize(r.URL.Query())
+	if aerr == nil {
+		aerr = s.checkRedirectLimit()
+	}
 	if aerr != nil {
 		http.Redirect(w, r, aerr.ooopsURL().String(), http.StatusFound)
 		return

@@ -78,7 +78,19 @@ type Options struct {
 	// RotateRefreshTokens issues a new refresh token on every refresh and invalidates
 	// the old one (off by default, as for LiveChat's confidential clients).
 	RotateRefreshTokens bool
+	// EnforceRedirectLimit applies LiveChat's limit of 3 authorization requests per
+	// 30 seconds per client (LiveChat counts per client per user; before consent the
+	// simulator cannot tell users apart): the 4th within the window goes to /ooops with
+	// too_many_redirects. Off by default so that table tests may authorize freely; on,
+	// it catches /install <-> /callback loops.
+	EnforceRedirectLimit bool
 }
+
+// Redirect limit LiveChat applies to authorization requests.
+const (
+	RedirectLimit       = 3
+	RedirectLimitWindow = 30 * time.Second
+)
 
 // Account is one LiveChat user (agent) in an organization.
 type Account struct {
@@ -116,6 +128,7 @@ type Simulator struct {
 	latency   map[Endpoint]time.Duration
 	calls     map[Endpoint]int
 	refreshes map[string]int
+	redirects []time.Time // authorization requests within the limit window
 
 	done     chan struct{}
 	doneOnce sync.Once
@@ -376,6 +389,27 @@ func (s *Simulator) RequireConsent(accountID string) {
 	if g, ok := s.grants[accountID]; ok {
 		g.needsConsent = true
 	}
+}
+
+// noteAuthorizeLocked records an authorization request and reports whether it is
+// within LiveChat's redirect limit (always true unless EnforceRedirectLimit).
+func (s *Simulator) noteAuthorizeLocked() bool {
+	if !s.opts.EnforceRedirectLimit {
+		return true
+	}
+	now := s.nowLocked()
+	kept := s.redirects[:0]
+	for _, t := range s.redirects {
+		if now.Sub(t) < RedirectLimitWindow {
+			kept = append(kept, t)
+		}
+	}
+	s.redirects = kept
+	if len(s.redirects) >= RedirectLimit {
+		return false
+	}
+	s.redirects = append(s.redirects, now)
+	return true
 }
 
 // RefreshesOf counts the successful refreshes of an account's tokens.

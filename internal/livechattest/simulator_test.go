@@ -674,3 +674,25 @@ func TestClock_AdvanceExpiresTokens(t *testing.T) {
 		t.Errorf("new lifetime not applied: %v", got)
 	}
 }
+
+func TestAuthorize_RedirectLimitWhenEnforced(t *testing.T) {
+	sim, srv := livechattest.NewServer(t, livechattest.Options{RedirectURIs: []string{redirectURI}, EnforceRedirectLimit: true})
+	au := livechatAuthorizeURL(srv.URL, sim)
+	for i := 0; i < livechattest.RedirectLimit; i++ {
+		if _, err := sim.Authorize(au, ""); err != nil {
+			t.Fatalf("authorize %d: %v", i+1, err)
+		}
+	}
+	resp, err := noRedirect(srv).Get(au)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "oauth_exception=too_many_redirects") {
+		t.Fatalf("4th authorize in 30s -> %d %q, want /ooops with too_many_redirects", resp.StatusCode, loc)
+	}
+	sim.Advance(livechattest.RedirectLimitWindow)
+	if _, err := sim.Authorize(au, ""); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+}
