@@ -40,6 +40,7 @@ type TokenError struct {
 	Op string
 }
 
+// Error describes the failure without any token, code or secret.
 func (e *TokenError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "livechat: %s: HTTP %d", opOr(e.Op, "accounts"), e.StatusCode)
@@ -74,6 +75,7 @@ type APIError struct {
 	Op string
 }
 
+// Error describes the failure without the access token.
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "livechat: %s: HTTP %d", opOr(e.Op, "agent api"), e.StatusCode)
@@ -103,6 +105,7 @@ type ValidationError struct {
 	Field, Message string
 }
 
+// Error names the field and the rule it broke.
 func (e *ValidationError) Error() string {
 	if e.Field == "" {
 		return "livechat: invalid request: " + e.Message
@@ -120,6 +123,7 @@ type ResponseError struct {
 	Err   error
 }
 
+// Error names the call and the problem, never the body.
 func (e *ResponseError) Error() string {
 	if errors.Is(e.Err, ErrResponseTooLarge) {
 		return fmt.Sprintf("livechat: %s: HTTP %d: %v (limit %d bytes)", opOr(e.Op, "call"), e.StatusCode, e.Err, e.Limit)
@@ -127,6 +131,7 @@ func (e *ResponseError) Error() string {
 	return fmt.Sprintf("livechat: %s: HTTP %d: %v", opOr(e.Op, "call"), e.StatusCode, e.Err)
 }
 
+// Unwrap returns ErrResponseTooLarge or ErrMalformedResponse (wrapped).
 func (e *ResponseError) Unwrap() error { return e.Err }
 
 // TransportError is a failure to get a response at all: DNS, connect, reset,
@@ -137,10 +142,12 @@ type TransportError struct {
 	Err error
 }
 
+// Error names the call and the underlying network or context error.
 func (e *TransportError) Error() string {
 	return fmt.Sprintf("livechat: %s: %v", opOr(e.Op, "call"), e.Err)
 }
 
+// Unwrap returns the underlying error.
 func (e *TransportError) Unwrap() error { return e.Err }
 
 // secretError wraps a SecretSource failure so that Classify can tell it apart.
@@ -174,7 +181,8 @@ const (
 	ClassReauthorization ErrorClass = "reauthorization"
 	// ClassMisconfiguration: unauthorized_client / invalid_client. Usually OUR client
 	// id or secret is wrong (then every installation fails alike); never read it as
-	// "this user revoked us" without evidence. A SecretSource failure is here too.
+	// "this user revoked us" without evidence. A SecretSource failure is here too,
+	// unless it is a timeout or network error (then ClassTransient).
 	ClassMisconfiguration ErrorClass = "misconfiguration"
 	// ClassAuthentication: the Agent API rejected the access token (invalid or
 	// expired); refresh and retry once.
@@ -217,6 +225,9 @@ func Classify(err error) ErrorClass {
 	case errors.As(err, &re):
 		return ClassTransient
 	case errors.As(err, &se):
+		if temporary(se.err) {
+			return ClassTransient
+		}
 		return ClassMisconfiguration
 	case errors.As(err, &tr):
 		return ClassTransient
@@ -226,6 +237,26 @@ func Classify(err error) ErrorClass {
 		return ClassTransient
 	}
 	return ClassOther
+}
+
+// temporary reports whether a SecretSource error looks like a passing failure (a
+// timeout, a network error, an AWS error the SDK would retry) rather than a missing or
+// wrong configuration: a Secrets Manager hiccup must not stop a refresh run as if our
+// client secret were wrong.
+func temporary(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return true
+	}
+	var retryable interface{ RetryableError() bool }
+	if errors.As(err, &retryable) && retryable.RetryableError() {
+		return true
+	}
+	var timeout interface{ Timeout() bool }
+	return errors.As(err, &timeout) && timeout.Timeout()
 }
 
 func classifyToken(e *TokenError) ErrorClass {

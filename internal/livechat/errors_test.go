@@ -234,12 +234,13 @@ func TestToken_FormattingRedactsTokens(t *testing.T) {
 	slog.New(slog.NewJSONHandler(&jsonLog, nil)).Info("got token", "token", tok, "ptr", &tok)
 	slog.New(slog.NewTextHandler(&textLog, nil)).Info("got token", "token", tok)
 	outputs := map[string]string{
-		"%v":   fmt.Sprintf("%v", tok),
-		"%+v":  fmt.Sprintf("%+v", tok),
-		"%#v":  fmt.Sprintf("%#v", tok),
-		"%s":   fmt.Sprintf("%s", tok),
-		"&%v":  fmt.Sprintf("%v", &tok),
-		"&%+v": fmt.Sprintf("%+v", &tok),
+		"%v":    fmt.Sprintf("%v", tok),
+		"%+v":   fmt.Sprintf("%+v", tok),
+		"%#v":   fmt.Sprintf("%#v", tok),
+		"%q":    fmt.Sprintf("%q", tok),
+		"Print": fmt.Sprint(tok),
+		"&%v":   fmt.Sprintf("%v", &tok),
+		"&%+v":  fmt.Sprintf("%+v", &tok),
 		"in a struct": fmt.Sprintf("%+v", struct {
 			T livechat.Token
 		}{tok}),
@@ -476,5 +477,25 @@ func TestAuthorizeURL_Shape(t *testing.T) {
 	}
 	if v, p, err := livechat.NewPKCE("off"); err != nil || v != "" || p != (livechat.PKCE{}) {
 		t.Errorf("NewPKCE(off) = %q, %v, %v; want zero values", v, p, err)
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
+
+type slowSecret struct{}
+
+func (slowSecret) ClientSecret(context.Context) (string, error) {
+	return "", fmt.Errorf("secrets: get: %w", timeoutErr{})
+}
+
+func TestSecretSourceTimeoutIsTransientNotMisconfiguration(t *testing.T) {
+	e := newEnv(t, livechattest.Options{}, func(c *livechat.Config) { c.ClientSecret = slowSecret{} })
+	_, err := e.client.Refresh(context.Background(), "some-refresh-token")
+	if got := livechat.Classify(err); got != livechat.ClassTransient {
+		t.Fatalf("Classify(%v) = %q, want transient", err, got)
 	}
 }

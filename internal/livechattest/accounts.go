@@ -50,6 +50,7 @@ type AuthorizeError struct {
 	Details string
 }
 
+// Error names the oauth_exception and its details.
 func (e *AuthorizeError) Error() string {
 	return "livechattest: authorize: " + e.Exception + ": " + e.Details
 }

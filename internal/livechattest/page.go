@@ -55,8 +55,8 @@ var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
 <ul>{{range .Scopes}}<li><code>{{.}}</code></li>{{end}}</ul>
 <p class="note">You will be sent back to <code>{{.RedirectURI}}</code>.</p>
 <div class="buttons">
-<button type="submit" name="decision" value="deny">Deny</button>
 <button type="submit" name="decision" value="allow" class="allow">Allow</button>
+<button type="submit" name="decision" value="deny">Deny</button>
 </div>
 </form>
 </main></body></html>
