@@ -1,0 +1,425 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"lcauth/internal/httpapi"
+	"lcauth/internal/livechattest"
+)
+
+func TestChats_RequiresAPIKey(t *testing.T) {
+	e := newEnv(t)
+	good := e.install(e.account.AccountID)["api_key"].(string)
+	// A well-formed key of the same installation with another secret part.
+	forged := good[:len(good)-4] + "aaaa"
+	if forged == good {
+		forged = good[:len(good)-4] + "bbbb"
+	}
+	tests := []struct {
+		name, header string
+	}{
+		{"no header", ""},
+		{"basic auth", "Basic dXNlcjpwYXNz"},
+		{"bearer without key", "Bearer "},
+		{"not an lcauth key", "Bearer abc.def"},
+		{"forged secret", "Bearer " + forged},
+		{"unknown installation", "Bearer lca_aaaaaaaaaaaaaaaaaaaaaaaaaa_" + strings.Repeat("a", 52)},
+		{"huge header", "Bearer lca_" + strings.Repeat("a", 2000)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/chats", nil)
+			if tt.header != "" {
+				req.Header.Set("Authorization", tt.header)
+			}
+			r := do(t, http.DefaultClient, req)
+			if r.status != http.StatusUnauthorized || r.errorCode(t) != httpapi.CodeUnauthorized {
+				t.Fatalf("got %d %s, want 401 unauthorized", r.status, r.body)
+			}
+			if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), `Bearer realm="lcauth"`) {
+				t.Fatalf("WWW-Authenticate = %q", r.header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+	if n := e.sim.Calls(livechattest.EndpointListChats); n != 0 {
+		t.Fatalf("%d list_chats calls for unauthenticated requests, want 0", n)
+	}
+}
+
+func TestChats_KeyOfOrganizationANeverReadsOrganizationB(t *testing.T) {
+	e := newEnv(t)
+	b := e.sim.AddAccount(livechattest.Account{Email: "b@example.com", Chats: 7})
+	keyA := e.install(e.account.AccountID)["api_key"].(string)
+	keyB := e.install(b.AccountID)["api_key"].(string)
+
+	idsA, foundA := chatIDs(t, e.chats(keyA, "limit=100&include_chats_without_threads=true"))
+	idsB, foundB := chatIDs(t, e.chats(keyB, "limit=100&include_chats_without_threads=true"))
+	if foundA != 12 || foundB != 7 {
+		t.Fatalf("found_chats A=%d B=%d, want 12 and 7", foundA, foundB)
+	}
+	for id := range idsA {
+		if idsB[id] {
+			t.Fatalf("chat %s is visible with both keys", id)
+		}
+	}
+	// Replacing the installation id inside A's key with B's does not open B.
+	instB := e.install(b.AccountID)["installation_id"].(string)
+	instA := strings.SplitN(strings.TrimPrefix(keyA, "lca_"), "_", 2)[0]
+	mixed := strings.Replace(keyA, instA, instB, 1)
+	if r := e.chats(mixed, ""); r.status != http.StatusUnauthorized {
+		t.Fatalf("A's secret with B's id: status %d, want 401", r.status)
+	}
+}
+
+func chatIDs(t *testing.T, r response) (map[string]bool, int) {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("/chats: %d %s", r.status, r.body)
+	}
+	var body struct {
+		Chats []struct {
+			ID string `json:"id"`
+		} `json:"chats_summary"`
+		Found int `json:"found_chats"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &body); err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, c := range body.Chats {
+		ids[c.ID] = true
+	}
+	return ids, body.Found
+}
+
+func TestChats_ValidatesQueryBeforeCallingLiveChat(t *testing.T) {
+	e := newEnv(t)
+	key := e.install(e.account.AccountID)["api_key"].(string)
+	many := make([]string, 201)
+	for i := range many {
+		many[i] = strconv.Itoa(i)
+	}
+	tests := []struct {
+		name, query string
+		wantStatus  int
+	}{
+		{"limit zero", "limit=0", 400},
+		{"limit over 100", "limit=101", 400},
+		{"limit not a number", "limit=ten", 400},
+		{"sort order", "sort_order=up", 400},
+		{"active not a bool", "active=yes", 400},
+		{"group ids not ints", "group_ids=1,x", 400},
+		{"negative group id", "group_ids=-1", 400},
+		{"201 group ids", "group_ids=" + strings.Join(many, ","), 400},
+		{"unknown parameter", "limt=5", 400},
+		{"repeated parameter", "limit=5&limit=6", 400},
+		{"page_id with limit", "page_id=abc&limit=5", 400},
+		{"page_id with filters", "page_id=abc&active=true", 400},
+		{"empty page_id", "page_id=", 400},
+		{"semicolon separator", "limit=5;sort_order=asc", 400},
+		{"query too long", "page_id=" + strings.Repeat("a", 5000), 414},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.chats(key, tt.query)
+			if r.status != tt.wantStatus {
+				t.Fatalf("got %d %s, want %d", r.status, r.body, tt.wantStatus)
+			}
+			if r.status == 400 && r.errorCode(t) != httpapi.CodeInvalidRequest {
+				t.Fatalf("code %q, want invalid_request", r.errorCode(t))
+			}
+		})
+	}
+	if n := e.sim.Calls(livechattest.EndpointListChats); n != 0 {
+		t.Fatalf("%d list_chats calls for invalid requests, want 0", n)
+	}
+}
+
+func TestChats_QueryParametersReachLiveChat(t *testing.T) {
+	e := newEnv(t)
+	key := e.install(e.account.AccountID)["api_key"].(string)
+	r := e.chats(key, "limit=3&sort_order=asc&include_chats_without_threads=true&group_ids=0,1,2")
+	ids, _ := chatIDs(t, r)
+	if len(ids) != 3 {
+		t.Fatalf("%d chats, want 3", len(ids))
+	}
+	var page struct {
+		Next string `json:"next_page_id"`
+	}
+	_ = json.Unmarshal([]byte(r.body), &page)
+	if page.Next == "" {
+		t.Fatal("no next_page_id")
+	}
+	next, _ := chatIDs(t, e.chats(key, "page_id="+page.Next))
+	for id := range next {
+		if ids[id] {
+			t.Fatalf("page 2 repeats chat %s", id)
+		}
+	}
+}
+
+func TestChats_PostBody(t *testing.T) {
+	e := newEnv(t)
+	key := e.install(e.account.AccountID)["api_key"].(string)
+	tests := []struct {
+		name, contentType, body string
+		wantStatus              int
+		wantCode                string
+	}{
+		{"list_chats shape", "application/json", `{"limit":4,"sort_order":"desc","filters":{"include_chats_without_threads":true}}`, 200, ""},
+		{"empty body", "application/json", ``, 200, ""},
+		{"no content type", "", `{"limit":2}`, 200, ""},
+		{"unknown field", "application/json", `{"limt":4}`, 400, httpapi.CodeInvalidRequest},
+		{"wrong type", "application/json", `{"limit":"4"}`, 400, httpapi.CodeInvalidRequest},
+		{"malformed", "application/json", `{"limit":`, 400, httpapi.CodeInvalidRequest},
+		{"two objects", "application/json", `{"limit":4}{"limit":5}`, 400, httpapi.CodeInvalidRequest},
+		{"page_id with filters", "application/json", `{"page_id":"x","filters":{"active":true}}`, 400, httpapi.CodeInvalidRequest},
+		{"limit over 100", "application/json", `{"limit":500}`, 400, httpapi.CodeInvalidRequest},
+		{"properties not an object", "application/json", `{"filters":{"properties":[1]}}`, 400, httpapi.CodeInvalidRequest},
+		{"form body", "application/x-www-form-urlencoded", `limit=4`, 415, httpapi.CodeUnsupportedMediaType},
+		{"too large", "application/json", `{"page_id":"` + strings.Repeat("a", 70<<10) + `"}`, 413, httpapi.CodeRequestTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.postChats(key, tt.contentType, tt.body)
+			if r.status != tt.wantStatus {
+				t.Fatalf("got %d %s, want %d", r.status, r.body, tt.wantStatus)
+			}
+			if tt.wantCode != "" && r.errorCode(t) != tt.wantCode {
+				t.Fatalf("code %q, want %q", r.errorCode(t), tt.wantCode)
+			}
+		})
+	}
+	// Chunked (no Content-Length) oversized body is cut by MaxBytesReader.
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/chats", &endlessReader{})
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	if r := do(t, http.DefaultClient, req); r.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked huge body: %d, want 413", r.status)
+	}
+}
+
+// endlessReader streams spaces forever (a body without Content-Length).
+type endlessReader struct{}
+
+func (endlessReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	return len(p), nil
+}
+
+func TestChats_MethodNotAllowed(t *testing.T) {
+	e := newEnv(t)
+	req, _ := http.NewRequest(http.MethodDelete, e.ts.URL+"/chats", nil)
+	r := do(t, http.DefaultClient, req)
+	if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET, POST" {
+		t.Fatalf("got %d Allow %q, want 405 GET, POST", r.status, r.header.Get("Allow"))
+	}
+}
+
+func TestChats_RefreshesFirstWhenTokenExpiresSoon(t *testing.T) {
+	e := newEnv(t)
+	key := e.install(e.account.AccountID)["api_key"].(string)
+	e.sim.Advance(8*time.Hour - 90*time.Second) // inside the 2 minute margin
+	if r := e.chats(key, ""); r.status != http.StatusOK {
+		t.Fatalf("/chats: %d %s", r.status, r.body)
+	}
+	if n := e.sim.RefreshesOf(e.account.AccountID); n != 1 {
+		t.Fatalf("refreshes = %d, want 1", n)
+	}
+	// The new token is stored: the next call does not refresh again.
+	if r := e.chats(key, ""); r.status != http.StatusOK {
+		t.Fatalf("/chats again: %d %s", r.status, r.body)
+	}
+	if n := e.sim.RefreshesOf(e.account.AccountID); n != 1 {
+		t.Fatalf("refreshes after a second call = %d, want still 1", n)
+	}
+}
+
+func TestChats_ExpiredTokenIsRefreshedFirst(t *testing.T) {
+	e := newEnv(t)
+	key := e.install(e.account.AccountID)["api_key"].(string)
+	e.sim.Advance(9 * time.Hour)
+	if r := e.chats(key, ""); r.status != http.StatusOK {
+		t.Fatalf("/chats: %d %s", r.status, r.body)
+	}
+	if n := e.sim.Calls(livechattest.EndpointListChats); n != 1 {
+		t.Fatalf("list_chats calls = %d, want 1 (refresh happened before, not after a failure)", n)
+	}
+}
+
+func TestChats_AuthenticationErrorRefreshesOnceAndRetriesOnce(t *testing.T) {
+	e := newEnv(t)
+	key := e.install(e.account.AccountID)["api_key"].(string)
+	e.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: 401, Times: 1})
+	if r := e.chats(key, ""); r.status != http.StatusOK {
+		t.Fatalf("/chats: %d %s", r.status, r.body)
+	}
+	if n, c := e.sim.RefreshesOf(e.account.AccountID), e.sim.Calls(livechattest.EndpointListChats); n != 1 || c != 2 {
+		t.Fatalf("refreshes = %d, list_chats calls = %d; want 1 and 2", n, c)
+	}
+}
+
+func TestChats_PersistentAuthenticationErrorStopsAfterOneRetry(t *testing.T) {
+	e := newEnv(t)
+	key := e.install(e.account.AccountID)["api_key"].(string)
+	e.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: 401})
+	r := e.chats(key, "")
+	if r.status != http.StatusUnauthorized || r.errorCode(t) != httpapi.CodeReauthorizationNeeded {
+		t.Fatalf("got %d %s, want 401 reauthorization_required", r.status, r.body)
+	}
+	if c := e.sim.Calls(livechattest.EndpointListChats); c != 2 {
+		t.Fatalf("list_chats calls = %d, want 2", c)
+	}
+}
+
+func TestChats_RevokedGrantNeedsReauthorization(t *testing.T) {
+	e := newEnv(t)
+	key := e.install(e.account.AccountID)["api_key"].(string)
+	e.sim.RevokeGrant(e.account.AccountID)
+	e.sim.Advance(9 * time.Hour)
+	r := e.chats(key, "")
+	if r.status != http.StatusUnauthorized || r.errorCode(t) != httpapi.CodeReauthorizationNeeded {
+		t.Fatalf("got %d %s, want 401 reauthorization_required", r.status, r.body)
+	}
+	var body struct {
+		Error struct {
+			InstallURL string `json:"install_url"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal([]byte(r.body), &body)
+	if body.Error.InstallURL != e.ts.URL+"/install" {
+		t.Fatalf("install_url = %q, want %s/install", body.Error.InstallURL, e.ts.URL)
+	}
+	// The installation is now marked: the next call answers without asking LiveChat.
+	before := e.sim.Calls(livechattest.EndpointTokenRefresh) + e.sim.Calls(livechattest.EndpointListChats)
+	if r := e.chats(key, ""); r.status != http.StatusUnauthorized || r.errorCode(t) != httpapi.CodeReauthorizationNeeded {
+		t.Fatalf("second call: %d %s", r.status, r.body)
+	}
+	if after := e.sim.Calls(livechattest.EndpointTokenRefresh) + e.sim.Calls(livechattest.EndpointListChats); after != before {
+		t.Fatalf("LiveChat calls went from %d to %d for a marked installation", before, after)
+	}
+	// Installing again reactivates it.
+	key = e.install(e.account.AccountID)["api_key"].(string)
+	if r := e.chats(key, ""); r.status != http.StatusOK {
+		t.Fatalf("after reinstall: %d %s", r.status, r.body)
+	}
+}
+
+func TestChats_MapsLiveChatFailures(t *testing.T) {
+	tests := []struct {
+		name       string
+		fault      livechattest.Fault
+		wantStatus int
+		wantCode   string
+		check      func(t *testing.T, r response)
+	}{
+		{"rate limited", livechattest.Fault{Status: 429, RetryAfter: 7 * time.Second}, 429, httpapi.CodeRateLimited, func(t *testing.T, r response) {
+			if got := r.header.Get("Retry-After"); got != "7" {
+				t.Fatalf("Retry-After = %q, want 7", got)
+			}
+		}},
+		{"rate limited without Retry-After", livechattest.Fault{Status: 429}, 429, httpapi.CodeRateLimited, func(t *testing.T, r response) {
+			if r.header.Get("Retry-After") == "" {
+				t.Fatal("no Retry-After")
+			}
+		}},
+		{"validation", livechattest.Fault{Status: 400, Body: `{"error":{"type":"validation","message":"Wrong format of request: limit"}}`}, 400, httpapi.CodeInvalidRequest, func(t *testing.T, r response) {
+			if !strings.Contains(r.body, "Wrong format of request: limit") {
+				t.Fatalf("LiveChat's message missing: %s", r.body)
+			}
+		}},
+		{"authorization", livechattest.Fault{Status: 403}, 403, httpapi.CodeForbidden, nil},
+		{"internal error", livechattest.Fault{Status: 500}, 502, httpapi.CodeUpstreamError, nil},
+		{"service unavailable", livechattest.Fault{Status: 503}, 502, httpapi.CodeUpstreamError, nil},
+		{"malformed body", livechattest.Fault{Malformed: true}, 502, httpapi.CodeUpstreamError, nil},
+		{"connection reset", livechattest.Fault{Reset: true}, 502, httpapi.CodeUpstreamError, nil},
+		{"LiveChat request_timeout", livechattest.Fault{Status: 408}, 504, httpapi.CodeUpstreamTimeout, nil},
+		{"hang", livechattest.Fault{Hang: true}, 504, httpapi.CodeUpstreamTimeout, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, withOptions(func(o *httpapi.Options) { o.RequestTimeout = 500 * time.Millisecond }))
+			key := e.install(e.account.AccountID)["api_key"].(string)
+			e.sim.InjectFault(livechattest.EndpointListChats, tt.fault)
+			r := e.chats(key, "")
+			if r.status != tt.wantStatus || r.errorCode(t) != tt.wantCode {
+				t.Fatalf("got %d %s, want %d %s", r.status, r.body, tt.wantStatus, tt.wantCode)
+			}
+			if tt.check != nil {
+				tt.check(t, r)
+			}
+		})
+	}
+}
+
+func TestChats_TransientRefreshFailureUsesStillValidToken(t *testing.T) {
+	e := newEnv(t)
+	key := e.install(e.account.AccountID)["api_key"].(string)
+	e.sim.Advance(8*time.Hour - time.Minute) // in the margin, not yet expired
+	e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 500})
+	if r := e.chats(key, ""); r.status != http.StatusOK {
+		t.Fatalf("got %d %s, want 200 with the old token", r.status, r.body)
+	}
+}
+
+func TestChats_TransientRefreshFailureOfExpiredTokenIs502(t *testing.T) {
+	e := newEnv(t)
+	key := e.install(e.account.AccountID)["api_key"].(string)
+	e.sim.Advance(9 * time.Hour)
+	e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 500})
+	r := e.chats(key, "")
+	if r.status != http.StatusBadGateway || r.errorCode(t) != httpapi.CodeUpstreamError {
+		t.Fatalf("got %d %s, want 502 upstream_error", r.status, r.body)
+	}
+	if n := e.sim.Calls(livechattest.EndpointListChats); n != 0 {
+		t.Fatalf("list_chats called %d times with an expired token", n)
+	}
+}
+
+func TestChats_WarmCallCostsOneDynamoDBReadAndOneLiveChatCall(t *testing.T) {
+	e := newEnv(t)
+	key := e.install(e.account.AccountID)["api_key"].(string)
+	if r := e.chats(key, ""); r.status != http.StatusOK {
+		t.Fatalf("/chats: %d", r.status)
+	}
+	e.db.reset()
+	lcBefore := totalLiveChatCalls(e.sim)
+	if r := e.chats(key, "limit=2"); r.status != http.StatusOK {
+		t.Fatalf("/chats: %d", r.status)
+	}
+	if got := e.db.snapshot(); len(got) != 1 || got["GetItem"] != 1 {
+		t.Fatalf("DynamoDB calls of a warm /chats = %v, want exactly one GetItem", got)
+	}
+	if got := totalLiveChatCalls(e.sim) - lcBefore; got != 1 {
+		t.Fatalf("LiveChat calls of a warm /chats = %d, want 1", got)
+	}
+}
+
+func TestInstall_CostsNoDynamoDBAndNoLiveChatCall(t *testing.T) {
+	e := newEnv(t)
+	e.db.reset()
+	before := totalLiveChatCalls(e.sim)
+	e.startInstall(e.browser())
+	if n := e.db.total.Load(); n != 0 {
+		t.Fatalf("/install made %d DynamoDB calls, want 0", n)
+	}
+	if n := totalLiveChatCalls(e.sim) - before; n != 0 {
+		t.Fatalf("/install made %d LiveChat calls, want 0", n)
+	}
+}
+
+func totalLiveChatCalls(s *livechattest.Simulator) int {
+	n := 0
+	for _, ep := range []livechattest.Endpoint{livechattest.EndpointTokenExchange, livechattest.EndpointTokenRefresh,
+		livechattest.EndpointInfo, livechattest.EndpointRevoke, livechattest.EndpointListChats} {
+		n += s.Calls(ep)
+	}
+	return n
+}
