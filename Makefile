@@ -45,6 +45,18 @@ lint: ## gofmt check, go vet and staticcheck (pinned in go.mod as a tool).
 test: setup lint build ## Everything CI checks: lint, build, and all tests (-race), which start dynalite/chromium themselves.
 	$(GO) test -race -count=1 $(GOTEST_FLAGS) ./...
 
+# Packages with benchmarks; each area appends its own (BENCH_PKGS += ./internal/x).
+BENCH_PKGS := ./internal/store
+BENCH_PKGS += ./internal/sealing
+BENCH_FLAGS ?=
+
+.PHONY: bench
+bench: setup ## Run the benchmarks of BENCH_PKGS; results in bench/out/<UTC time>.txt and bench/out/latest.txt (benchstat-ready).
+	@mkdir -p bench/out
+	@out=bench/out/$$(date -u +%Y%m%dT%H%M%SZ).txt; \
+	  $(GO) test -run '^$$' -bench . -benchmem $(BENCH_FLAGS) $(BENCH_PKGS) | tee $$out; \
+	  cp $$out bench/out/latest.txt; echo "results: $$out"
+
 .PHONY: clean
 clean: ## Remove build outputs and the CDK output.
 	rm -rf build cdk.out

@@ -36,33 +36,34 @@ const (
 	attrLeaseExpiresAt  = "lease_expires_at"
 )
 
-// item is an installation as stored.
+// item is an installation as stored. Empty attributes are left out (omitempty): the due-index keys
+// must be absent, not NULL, on installations outside the index.
 type item struct {
 	PK               string `dynamodbav:"pk"`
-	OrganizationID   string `dynamodbav:"organization_id"`
-	AccountID        string `dynamodbav:"account_id"`
-	Region           string `dynamodbav:"region"`
-	AccessToken      string `dynamodbav:"access_token"`
-	RefreshToken     string `dynamodbav:"refresh_token"`
-	TokenType        string `dynamodbav:"token_type"`
-	Scope            string `dynamodbav:"scope"`
-	ExpiresAt        int64  `dynamodbav:"expires_at"`
-	Status           string `dynamodbav:"status"`
-	StatusReason     string `dynamodbav:"status_reason"`
-	StatusChangedAt  int64  `dynamodbav:"status_changed_at"`
-	Version          int64  `dynamodbav:"version"`
-	CreatedAt        int64  `dynamodbav:"created_at"`
-	UpdatedAt        int64  `dynamodbav:"updated_at"`
-	LastRefreshedAt  int64  `dynamodbav:"last_refreshed_at"`
-	LastErrorClass   string `dynamodbav:"last_error_class"`
-	LastErrorMessage string `dynamodbav:"last_error_message"`
-	LastErrorAt      int64  `dynamodbav:"last_error_at"`
-	APIKeyHash       []byte `dynamodbav:"api_key_hash"`
-	LeaseOwner       string `dynamodbav:"lease_owner"`
-	LeaseID          string `dynamodbav:"lease_id"`
-	LeaseExpiresAt   int64  `dynamodbav:"lease_expires_at"`
-	DueShard         *int   `dynamodbav:"due_shard"`
-	DueAt            *int64 `dynamodbav:"due_at"`
+	OrganizationID   string `dynamodbav:"organization_id,omitempty"`
+	AccountID        string `dynamodbav:"account_id,omitempty"`
+	Region           string `dynamodbav:"region,omitempty"`
+	AccessToken      string `dynamodbav:"access_token,omitempty"`
+	RefreshToken     string `dynamodbav:"refresh_token,omitempty"`
+	TokenType        string `dynamodbav:"token_type,omitempty"`
+	Scope            string `dynamodbav:"scope,omitempty"`
+	ExpiresAt        int64  `dynamodbav:"expires_at,omitempty"`
+	Status           string `dynamodbav:"status,omitempty"`
+	StatusReason     string `dynamodbav:"status_reason,omitempty"`
+	StatusChangedAt  int64  `dynamodbav:"status_changed_at,omitempty"`
+	Version          int64  `dynamodbav:"version,omitempty"`
+	CreatedAt        int64  `dynamodbav:"created_at,omitempty"`
+	UpdatedAt        int64  `dynamodbav:"updated_at,omitempty"`
+	LastRefreshedAt  int64  `dynamodbav:"last_refreshed_at,omitempty"`
+	LastErrorClass   string `dynamodbav:"last_error_class,omitempty"`
+	LastErrorMessage string `dynamodbav:"last_error_message,omitempty"`
+	LastErrorAt      int64  `dynamodbav:"last_error_at,omitempty"`
+	APIKeyHash       []byte `dynamodbav:"api_key_hash,omitempty"`
+	LeaseOwner       string `dynamodbav:"lease_owner,omitempty"`
+	LeaseID          string `dynamodbav:"lease_id,omitempty"`
+	LeaseExpiresAt   int64  `dynamodbav:"lease_expires_at,omitempty"`
+	DueShard         *int   `dynamodbav:"due_shard,omitempty"`
+	DueAt            *int64 `dynamodbav:"due_at,omitempty"`
 }
 
 func millis(t time.Time) int64 { return t.UnixMilli() }
