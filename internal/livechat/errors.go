@@ -1,6 +1,7 @@
 package livechat
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -73,6 +74,10 @@ type APIError struct {
 	RetryAfter time.Duration
 	// Op names the call ("list_chats").
 	Op string
+	// Body is LiveChat's error body as received, for a proxy that passes errors
+	// through: set only if it was a JSON object of at most 64 KiB, with the access
+	// token (should LiveChat ever echo it) replaced by "[redacted]". Not part of Error().
+	Body json.RawMessage
 }
 
 // Error describes the failure without the access token.
@@ -397,6 +402,9 @@ func parseTokenError(op string, r *response, now time.Time, secrets ...string) *
 	return e
 }
 
+// maxErrorBody bounds APIError.Body.
+const maxErrorBody = 64 << 10
+
 // parseAPIError turns a non-2xx Agent API answer into an *APIError.
 func parseAPIError(op string, r *response, now time.Time, secrets ...string) *APIError {
 	e := &APIError{Op: op, StatusCode: r.status, RetryAfter: parseRetryAfter(r.header.Get("Retry-After"), now)}
@@ -409,6 +417,15 @@ func parseAPIError(op string, r *response, now time.Time, secrets ...string) *AP
 	}
 	if json.Unmarshal(r.body, &body) != nil {
 		return e
+	}
+	if trimmed := bytes.TrimSpace(r.body); len(trimmed) <= maxErrorBody && len(trimmed) > 0 && trimmed[0] == '{' {
+		raw := string(trimmed)
+		for _, sec := range secrets {
+			if len(sec) >= 4 {
+				raw = strings.ReplaceAll(raw, sec, "[redacted]")
+			}
+		}
+		e.Body = json.RawMessage(raw)
 	}
 	e.Type = scrub(body.Error.Type, secrets...)
 	e.Message = scrub(body.Error.Message, secrets...)

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,6 +81,9 @@ func TestListChats_MisdirectedTwiceIsRetriedOnlyOnce(t *testing.T) {
 	}
 	if n := e.sim.Calls(livechattest.EndpointListChats); n != 2 {
 		t.Errorf("calls = %d, want exactly 2", n)
+	}
+	if string(ae.Body) != body {
+		t.Errorf("APIError.Body = %s, want LiveChat's body as received", ae.Body)
 	}
 	if got := livechat.Classify(err); got != livechat.ClassTransient {
 		t.Errorf("Classify = %q, want transient", got)
@@ -497,5 +502,105 @@ func TestSecretSourceTimeoutIsTransientNotMisconfiguration(t *testing.T) {
 	_, err := e.client.Refresh(context.Background(), "some-refresh-token")
 	if got := livechat.Classify(err); got != livechat.ClassTransient {
 		t.Fatalf("Classify(%v) = %q, want transient", err, got)
+	}
+}
+
+func TestTokenResponseParsing(t *testing.T) {
+	tests := []struct {
+		name       string
+		refresh    bool
+		body       string
+		wantErr    error
+		wantExpiry time.Duration
+		wantRT     string // "" = the refresh token passed in
+	}{
+		{"expires_in as a string", true, `{"access_token":"fra:a","expires_in":"600","token_type":"Bearer","scope":"x"}`, nil, 10 * time.Minute, ""},
+		{"refresh without refresh_token keeps the old one", true, `{"access_token":"dal:a","expires_in":28800}`, nil, 8 * time.Hour, ""},
+		{"refresh with a new refresh_token returns it", true, `{"access_token":"dal:a","refresh_token":"new-rt","expires_in":28800}`, nil, 8 * time.Hour, "new-rt"},
+		{"no access_token", true, `{"refresh_token":"x","expires_in":28800}`, livechat.ErrMalformedResponse, 0, ""},
+		{"no expires_in", true, `{"access_token":"dal:a"}`, livechat.ErrMalformedResponse, 0, ""},
+		{"negative expires_in", true, `{"access_token":"dal:a","expires_in":-5}`, livechat.ErrMalformedResponse, 0, ""},
+		{"exchange without refresh_token", false, `{"access_token":"dal:a","expires_in":28800}`, livechat.ErrMalformedResponse, 0, ""},
+		{"not JSON", true, `<html>maintenance</html>`, livechat.ErrMalformedResponse, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, livechattest.Options{})
+			ep := livechattest.EndpointTokenRefresh
+			if !tt.refresh {
+				ep = livechattest.EndpointTokenExchange
+			}
+			e.sim.InjectFault(ep, livechattest.Fault{Status: 200, Body: tt.body})
+			var tok *livechat.Token
+			var err error
+			if tt.refresh {
+				tok, err = e.client.Refresh(context.Background(), "old-rt")
+			} else {
+				tok, err = e.client.Exchange(context.Background(), "dal:code", "")
+			}
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) || livechat.Classify(err) != livechat.ClassTransient {
+					t.Fatalf("error = %v, want %v (transient)", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tok.Expiry.Sub(e.sim.Now()); (got - tt.wantExpiry).Abs() > 2*time.Second {
+				t.Errorf("expiry in %v, want %v", got, tt.wantExpiry)
+			}
+			want := tt.wantRT
+			if want == "" {
+				want = "old-rt"
+			}
+			if tok.RefreshToken != want {
+				t.Errorf("refresh token = %q, want %q", tok.RefreshToken, want)
+			}
+			if tok.TokenType != "Bearer" || tok.Region != livechat.RegionOf(tok.AccessToken) {
+				t.Errorf("token = %v", tok)
+			}
+		})
+	}
+}
+
+// A redirected token request must not carry the client secret anywhere: the default
+// HTTP client does not follow redirects.
+func TestDefaultHTTPClient_DoesNotFollowRedirectsWithTheSecret(t *testing.T) {
+	var leaked atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked.Add(1)
+	}))
+	defer elsewhere.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/v2/token", http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	c, err := livechat.New(livechat.Config{AccountsURL: redirector.URL, ClientID: "id", ClientSecret: livechat.StaticSecret("s3cret-value")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Refresh(context.Background(), "rt-value")
+	var te *livechat.TokenError
+	if !errors.As(err, &te) || te.StatusCode != http.StatusTemporaryRedirect {
+		t.Fatalf("error = %v, want a TokenError with status 307", err)
+	}
+	if leaked.Load() != 0 {
+		t.Fatal("the redirect was followed")
+	}
+}
+
+func TestAPIError_BodyIsScrubbedOfTheAccessToken(t *testing.T) {
+	e := newEnv(t, livechattest.Options{})
+	tok := e.sim.GrantTokens("acct-1")
+	e.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: 401,
+		Body: `{"error":{"type":"authentication","message":"token ` + tok.AccessToken + ` is invalid"}}`})
+	_, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{})
+	var ae *livechat.APIError
+	if !errors.As(err, &ae) || ae.Type != "authentication" {
+		t.Fatalf("error = %v", err)
+	}
+	if strings.Contains(string(ae.Body), tok.AccessToken) || strings.Contains(ae.Message, tok.AccessToken) || !json.Valid(ae.Body) {
+		t.Errorf("body %s / message %q: want valid JSON without the token", ae.Body, ae.Message)
 	}
 }

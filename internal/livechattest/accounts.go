@@ -129,6 +129,8 @@ func RedirectURIAllowed(whitelist []string, requested string) bool {
 // browser: it validates authorizeURL like GET / does and returns the redirect URL with
 // code and state. accountID "" means the first account (one is created if there are
 // none). An invalid request returns LiveChat's /ooops URL and an *AuthorizeError.
+// It counts as a call to EndpointAuthorize; faults and latency injected for that
+// endpoint apply to the HTTP page only.
 func (s *Simulator) Authorize(authorizeURL string, accountID string) (*url.URL, error) {
 	return s.decide(authorizeURL, accountID, true)
 }
