@@ -515,6 +515,7 @@ func TestTokenResponseParsing(t *testing.T) {
 		wantRT     string // "" = the refresh token passed in
 	}{
 		{"expires_in as a string", true, `{"access_token":"fra:a","expires_in":"600","token_type":"Bearer","scope":"x"}`, nil, 10 * time.Minute, ""},
+		{"expires_in as a float", true, `{"access_token":"dal:a","expires_in":3600.0}`, nil, time.Hour, ""},
 		{"refresh without refresh_token keeps the old one", true, `{"access_token":"dal:a","expires_in":28800}`, nil, 8 * time.Hour, ""},
 		{"refresh with a new refresh_token returns it", true, `{"access_token":"dal:a","refresh_token":"new-rt","expires_in":28800}`, nil, 8 * time.Hour, "new-rt"},
 		{"no access_token", true, `{"refresh_token":"x","expires_in":28800}`, livechat.ErrMalformedResponse, 0, ""},

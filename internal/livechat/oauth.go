@@ -267,6 +267,12 @@ func (c *Client) tokenRequest(ctx context.Context, op string, form url.Values, s
 		return nil, &ResponseError{Op: op, StatusCode: resp.status, Err: fmt.Errorf("%w: %s", ErrMalformedResponse, jsonErrorKind(err))}
 	}
 	expiresIn, err := tr.ExpiresIn.Int64()
+	if err != nil {
+		// Tolerate 28800.0: some JSON encoders write every number as a float.
+		if f, ferr := tr.ExpiresIn.Float64(); ferr == nil && f >= 1 && f < 1<<31 {
+			expiresIn, err = int64(f), nil
+		}
+	}
 	switch {
 	case tr.AccessToken == "":
 		return nil, &ResponseError{Op: op, StatusCode: resp.status, Err: fmt.Errorf("%w: no access_token", ErrMalformedResponse)}

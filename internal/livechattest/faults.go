@@ -14,7 +14,8 @@ import (
 // Endpoint names one simulated endpoint for faults, latency and call counters.
 type Endpoint string
 
-// The simulated endpoints. The token endpoint counts as two, by grant_type.
+// The simulated endpoints. The token endpoint counts as two, by grant_type; a token
+// request with no or another grant_type counts as EndpointTokenExchange.
 const (
 	EndpointAuthorize     Endpoint = "authorize"      // GET / (consent page) and Simulator.Authorize/Deny
 	EndpointTokenExchange Endpoint = "token_exchange" // POST /v2/token grant_type=authorization_code

@@ -61,7 +61,9 @@ type Options struct {
 	// scheme and host:port, whitelisted path a prefix of the requested one, no query
 	// or fragment, and a trailing slash must match.
 	RedirectURIs []string
-	// Now is the base clock; default time.Now. Advance adds to it.
+	// Now is the base clock; default time.Now. Advance adds to it, so by default the
+	// simulator's clock runs in real time from its start, shifted by every Advance
+	// (local mode needs a running clock; tests move it with Advance).
 	Now func() time.Time
 	// TokenLifetime is expires_in of every access token; default 8h.
 	TokenLifetime time.Duration
