@@ -72,6 +72,7 @@ func (s *Server) chats(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 
 	if inst.ExpiresAt.Sub(s.now()) < s.refreshMargin {
+		ri.refreshed = "expiring"
 		fresh, err := s.refresher.RefreshInstallation(ctx, inst)
 		switch {
 		case err == nil && fresh != nil:
@@ -89,6 +90,7 @@ func (s *Server) chats(w http.ResponseWriter, r *http.Request) *apiError {
 	if err != nil && livechat.Classify(err) == livechat.ClassAuthentication {
 		// The token was rejected before its expiry (revoked, or rotated elsewhere): refresh once and
 		// retry once.
+		ri.refreshed = "rejected"
 		fresh, rerr := s.refresher.RefreshInstallation(ctx, inst)
 		if rerr != nil {
 			return s.mapChatsError(r, rerr)

@@ -15,6 +15,7 @@ type reqInfo struct {
 	errCode        string
 	errClass       string
 	errDetail      string // an internal error's text (already free of secrets), for operators
+	refreshed      string // why /chats refreshed the token: "expiring" or "rejected"
 }
 
 type reqInfoKey struct{}
@@ -129,6 +130,9 @@ func (s *Server) logRequest(r *http.Request, route string, w *statusWriter, ri *
 	}
 	if ri.errClass != "" {
 		attrs = append(attrs, slog.String("error_class", ri.errClass))
+	}
+	if ri.refreshed != "" {
+		attrs = append(attrs, slog.String("refreshed", ri.refreshed))
 	}
 	if ri.errDetail != "" {
 		attrs = append(attrs, slog.String("error", ri.errDetail))

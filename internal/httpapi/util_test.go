@@ -1,6 +1,9 @@
 package httpapi_test
 
-import "sync/atomic"
+import (
+	"net/http/httptest"
+	"sync/atomic"
+)
 
 type atomicString struct{ v atomic.Value }
 
@@ -9,3 +12,5 @@ func (a *atomicString) Load() string {
 	s, _ := a.v.Load().(string)
 	return s
 }
+
+func newRecorder() *httptest.ResponseRecorder { return httptest.NewRecorder() }

@@ -1,0 +1,136 @@
+package httpapi
+
+import (
+	"encoding/base64"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestState_RoundTripCarriesVerifierOnlyInCookie(t *testing.T) {
+	k, err := deriveStateKeys("secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	verifier := strings.Repeat("v", 64)
+	st, err := k.issue(now, verifier)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]string{"state": st.State, "cookie": st.Cookie} {
+		raw, _ := base64.RawURLEncoding.DecodeString(v)
+		if strings.Contains(v, verifier) || strings.Contains(string(raw), verifier) {
+			t.Fatalf("the verifier is readable from the %s", name)
+		}
+	}
+	got, err := k.verify(now.Add(time.Minute), 10*time.Minute, st.State, st.Cookie)
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if got.verifier != verifier {
+		t.Fatalf("verifier = %q, want %q", got.verifier, verifier)
+	}
+}
+
+func TestState_RejectsEveryTamperedByte(t *testing.T) {
+	k, _ := deriveStateKeys("secret")
+	now := time.Unix(1_800_000_000, 0)
+	st, _ := k.issue(now, "")
+	raw, _ := base64.RawURLEncoding.DecodeString(st.State)
+	for i := range raw {
+		bad := append([]byte{}, raw...)
+		bad[i] ^= 0x01
+		if _, err := k.verify(now, time.Hour, base64.RawURLEncoding.EncodeToString(bad), st.Cookie); err == nil {
+			t.Fatalf("state with byte %d flipped verified", i)
+		}
+	}
+	craw, _ := base64.RawURLEncoding.DecodeString(st.Cookie)
+	for i := range craw {
+		bad := append([]byte{}, craw...)
+		bad[i] ^= 0x01
+		if _, err := k.verify(now, time.Hour, st.State, base64.RawURLEncoding.EncodeToString(bad)); err == nil {
+			t.Fatalf("cookie with byte %d flipped verified", i)
+		}
+	}
+}
+
+func TestState_Errors(t *testing.T) {
+	k, _ := deriveStateKeys("secret")
+	other, _ := deriveStateKeys("another secret")
+	now := time.Unix(1_800_000_000, 0)
+	st, _ := k.issue(now, "")
+	st2, _ := k.issue(now, "")
+	foreign, _ := other.issue(now, "")
+	tests := []struct {
+		name          string
+		at            time.Time
+		state, cookie string
+		want          error
+	}{
+		{"missing state", now, "", st.Cookie, errStateMissing},
+		{"garbage", now, "%%%", st.Cookie, errStateMalformed},
+		{"too long", now, strings.Repeat("A", 400), st.Cookie, errStateMalformed},
+		{"signed with another secret", now, foreign.State, st.Cookie, errStateSignature},
+		{"expired", now.Add(10*time.Minute + time.Second), st.State, st.Cookie, errStateExpired},
+		{"from the future", now.Add(-time.Minute), st.State, st.Cookie, errStateExpired},
+		{"no cookie", now, st.State, "", errCookieMissing},
+		{"cookie of another secret", now, st.State, foreign.Cookie, errCookieInvalid},
+		{"cookie of another attempt", now, st.State, st2.Cookie, errCookieMismatch},
+		{"valid at the edge", now.Add(10 * time.Minute), st.State, st.Cookie, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := k.verify(tt.at, 10*time.Minute, tt.state, tt.cookie)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestUsedStates_RefusesSecondUseAndForgetsExpired(t *testing.T) {
+	u := newUsedStates(2)
+	now := time.Unix(1000, 0)
+	n1, n2, n3 := [nonceSize]byte{1}, [nonceSize]byte{2}, [nonceSize]byte{3}
+	if !u.use(now, n1, now.Add(time.Minute)) || u.use(now, n1, now.Add(time.Minute)) {
+		t.Fatal("first use must pass and the second fail")
+	}
+	u.use(now, n2, now.Add(time.Minute))
+	// Full: n3 evicts only expired entries, here none, so the map is reset rather than grown.
+	if !u.use(now, n3, now.Add(time.Minute)) || len(u.seen) > 2 {
+		t.Fatalf("map grew to %d entries", len(u.seen))
+	}
+	later := now.Add(2 * time.Minute)
+	if !u.use(later, n3, later.Add(time.Minute)) {
+		t.Fatal("an expired entry still blocks")
+	}
+}
+
+func TestWantsJSON(t *testing.T) {
+	tests := map[string]bool{
+		"":                                    false,
+		"application/json":                    true,
+		"application/json; charset=utf-8":     true,
+		"text/html,application/xhtml+xml,*/*": false,
+		"text/html, application/json;q=0.5":   true,
+		"application/json;q=0":                false,
+		"*/*":                                 false,
+	}
+	for accept, want := range tests {
+		r := newRequest(accept)
+		if got := wantsJSON(r); got != want {
+			t.Errorf("Accept %q: wantsJSON = %v, want %v", accept, got, want)
+		}
+	}
+}
+
+func TestClip(t *testing.T) {
+	if got := clip("héllo\x00\nworld", 100); got != "hélloworld" {
+		t.Fatalf("control characters kept: %q", got)
+	}
+	if got := clip(strings.Repeat("é", 10), 5); got != "éé…" {
+		t.Fatalf("clip split a rune: %q", got)
+	}
+}
