@@ -103,7 +103,7 @@ func TestListChats_MisdirectedWithAnUnsafeRegionIsNotRetried(t *testing.T) {
 	}
 }
 
-func TestResponseSizeLimits(t *testing.T) {
+func TestResponseSizeLimits_AreTypedErrors(t *testing.T) {
 	t.Run("token endpoint over 1 MiB", func(t *testing.T) {
 		e := newEnv(t, livechattest.Options{})
 		tok := e.sim.GrantTokens("acct-1")
@@ -134,7 +134,7 @@ func TestResponseSizeLimits(t *testing.T) {
 	})
 }
 
-func TestTimeouts(t *testing.T) {
+func TestTimeouts_DefaultAndCallerDeadlines(t *testing.T) {
 	t.Run("default timeout applies when the context has no deadline", func(t *testing.T) {
 		e := newEnv(t, livechattest.Options{}, func(c *livechat.Config) { c.Timeout = 200 * time.Millisecond })
 		tok := e.sim.GrantTokens("acct-1")
@@ -277,7 +277,7 @@ func TestStaticSecret_FormattingRedacts(t *testing.T) {
 	}
 }
 
-func TestRegionOf(t *testing.T) {
+func TestRegionOf_SplitsOnFirstColonAndRejectsNonRegionPrefixes(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"dal:abc", "dal"},
 		{"fra:abc", "fra"},
@@ -298,7 +298,7 @@ func TestRegionOf(t *testing.T) {
 	}
 }
 
-func TestClassify_Table(t *testing.T) {
+func TestClassify_MapsCodesAndTypesBeforeStatus(t *testing.T) {
 	tests := []struct {
 		name string
 		err  error
@@ -387,7 +387,7 @@ func TestListChats_InvalidRequestIsNotSent(t *testing.T) {
 	}
 }
 
-func TestInfoAndRevoke(t *testing.T) {
+func TestInfo_ThenRevoke_KillsAccessAndPairedRefreshToken_Idempotently(t *testing.T) {
 	e := newEnv(t, livechattest.Options{})
 	acct := e.sim.AddAccount(livechattest.Account{Region: "fra"})
 	tok := e.sim.GrantTokens(acct.AccountID)
@@ -505,7 +505,7 @@ func TestSecretSourceTimeoutIsTransientNotMisconfiguration(t *testing.T) {
 	}
 }
 
-func TestTokenResponseParsing(t *testing.T) {
+func TestTokenResponse_ParsingIsTolerantButStrictOnRequiredFields(t *testing.T) {
 	tests := []struct {
 		name       string
 		refresh    bool

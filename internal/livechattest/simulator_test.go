@@ -40,7 +40,7 @@ func authorizeQuery(sim *livechattest.Simulator, extra url.Values) url.Values {
 	return q
 }
 
-func TestRedirectURIAllowed(t *testing.T) {
+func TestRedirectURIAllowed_FollowsLiveChatRules(t *testing.T) {
 	wl := []string{"https://app.example/callback", "http://localhost:8080/", "https://other.example/a/"}
 	tests := []struct {
 		uri  string
@@ -602,7 +602,7 @@ func TestFaults_HangIsReleasedByClose(t *testing.T) {
 	}
 }
 
-func TestSimulator_ConcurrentUse(t *testing.T) {
+func TestSimulator_IsSafeForConcurrentUse(t *testing.T) {
 	sim, srv := livechattest.NewServer(t, livechattest.Options{RotateRefreshTokens: false})
 	acct := sim.AddAccount(livechattest.Account{Chats: 15})
 	client, err := livechat.New(livechat.Config{
