@@ -105,7 +105,7 @@ func (e *env) fastOptions() Options {
 		SafetyMargin: 300 * time.Millisecond,
 		BaseBackoff:  10 * time.Millisecond,
 		MaxBackoff:   100 * time.Millisecond,
-		StoreTimeout: 2 * time.Second,
+		StoreTimeout: 5 * time.Second,
 		MinCallTime:  100 * time.Millisecond,
 		PageSize:     7, // several pages per shard in bigger tests
 		Now:          e.sim.Now,
@@ -238,8 +238,9 @@ func (e *env) emfLines() []emfDoc {
 		if dir.Namespace != MetricsNamespace {
 			e.t.Fatalf("namespace = %q, want %q", dir.Namespace, MetricsNamespace)
 		}
-		if len(dir.Dimensions) != 1 || len(dir.Dimensions[0]) != 0 {
-			e.t.Fatalf("dimensions = %v, want one empty dimension set", dir.Dimensions)
+		// The stack's alarms (infra/stack.go) watch these metrics with exactly this one dimension.
+		if len(dir.Dimensions) != 1 || len(dir.Dimensions[0]) != 1 || dir.Dimensions[0][0] != "Service" || d.raw["Service"] != "lcauth" {
+			e.t.Fatalf("dimensions = %v (Service=%v), want [[Service]] with Service=lcauth", dir.Dimensions, d.raw["Service"])
 		}
 		for _, m := range dir.Metrics {
 			if _, ok := d.raw[m.Name].(float64); !ok {

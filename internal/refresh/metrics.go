@@ -12,7 +12,14 @@ import (
 // name it; keep the two in step.
 const MetricsNamespace = "lcauth"
 
-// Metric names. Metrics carry no dimensions, so an alarm names only the namespace and the metric.
+// Every metric carries one dimension, MetricDimension=MetricService, as the stack's alarms expect
+// (infra/stack.go names the same three strings).
+const (
+	MetricDimension = "Service"
+	MetricService   = "lcauth"
+)
+
+// Metric names (unit Count unless noted).
 const (
 	// MetricPassFailed is 1 for a pass that counts as failed (circuit breaker, store unavailable), else 0.
 	MetricPassFailed = "PassFailed"
@@ -63,10 +70,11 @@ func (r *Refresher) emit(values map[string]float64, units map[string]string, pro
 	if r.opts.Metrics == nil {
 		return
 	}
-	doc := make(map[string]any, len(values)+len(props)+1)
+	doc := make(map[string]any, len(values)+len(props)+2)
 	for k, v := range props {
 		doc[k] = v
 	}
+	doc[MetricDimension] = MetricService
 	metrics := make([]emfMetric, 0, len(values))
 	for _, name := range slices.Sorted(maps.Keys(values)) {
 		unit := units[name]
@@ -80,7 +88,7 @@ func (r *Refresher) emit(values map[string]float64, units map[string]string, pro
 		Timestamp: r.opts.Now().UnixMilli(),
 		CloudWatchMetrics: []emfDirective{{
 			Namespace:  MetricsNamespace,
-			Dimensions: [][]string{{}},
+			Dimensions: [][]string{{MetricDimension}},
 			Metrics:    metrics,
 		}},
 	}

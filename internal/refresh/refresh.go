@@ -276,10 +276,11 @@ func (r *Refresher) awaitOther(ctx context.Context, old *store.Installation) (*s
 		if !r.leaseHeld(got) {
 			return got, nil
 		}
-		if time.Now().Add(delay).After(deadline) {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
 			return nil, fmt.Errorf("refresh: installation %s: %w", old.ID, ErrRefreshInProgress)
 		}
-		if err := sleep(ctx, jitter(delay)); err != nil {
+		if err := sleep(ctx, min(jitter(delay), remaining)); err != nil {
 			return nil, fmt.Errorf("refresh: installation %s: wait for concurrent refresh: %w", old.ID, err)
 		}
 		delay = min(delay*2, 400*time.Millisecond)
@@ -331,8 +332,13 @@ func (r *Refresher) refreshLeased(ctx context.Context, inst *store.Installation,
 	}
 	// A LiveChat call must end early enough for the result to be saved under the lease.
 	budget := acquiredAt.Add(r.opts.LeaseTTL - r.opts.StoreTimeout)
-	if p != nil && !p.callDeadline.IsZero() && p.callDeadline.Before(budget) {
+	switch d, ok := ctx.Deadline(); {
+	case p != nil && !p.callDeadline.IsZero() && p.callDeadline.Before(budget):
+		// A pass keeps half its SafetyMargin for the writes of the refreshes in flight.
 		budget = p.callDeadline
+	case p == nil && ok && d.Add(-saveReserve).Before(budget):
+		// A caller with a deadline (a /chats request) must still be there to save what LiveChat minted.
+		budget = d.Add(-saveReserve)
 	}
 	if cur.Status == store.StatusReauthorizationRequired {
 		// Marked between our read and the lease: nothing to refresh.
@@ -415,6 +421,10 @@ func (r *Refresher) refreshLeased(ctx context.Context, inst *store.Installation,
 	return result{kind: outcomeFailed, class: string(class), attempts: attempts,
 		err: fmt.Errorf("refresh: installation %s: %w", cur.ID, callErr)}
 }
+
+// saveReserve is the time kept, before a caller's deadline, for the store write that follows a LiveChat
+// answer (one conditional UpdateItem: milliseconds, seconds at worst).
+const saveReserve = time.Second
 
 // saveContext is the context of the store writes that follow a LiveChat answer: not cancelled with the
 // caller (a minted token must be saved), bounded by StoreTimeout and by the caller's deadline.

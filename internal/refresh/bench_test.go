@@ -1,0 +1,194 @@
+package refresh
+
+import (
+	"context"
+	"flag"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"golang.org/x/sync/errgroup"
+
+	"lcauth/internal/dynalite/dynalitetest"
+	"lcauth/internal/livechat"
+	"lcauth/internal/livechattest"
+	"lcauth/internal/sealing"
+	"lcauth/internal/store"
+)
+
+var (
+	benchInstallations = flag.Int("refresh.installations", 10000, "due installations in BenchmarkRunPass")
+	benchLatency       = flag.Duration("refresh.latency", 50*time.Millisecond, "simulated LiveChat latency per token call in BenchmarkRunPass")
+	benchConcurrency   = flag.Int("refresh.concurrency", 32, "pass concurrency in BenchmarkRunPass")
+)
+
+// countingDB wraps the DynamoDB client and counts calls and the items DynamoDB returned: Query items,
+// GetItem items and UpdateItem ALL_NEW/ALL_OLD attribute maps.
+type countingDB struct {
+	store.DynamoDBAPI
+	queries, queryItems, scanned atomic.Int64
+	gets, getItems               atomic.Int64
+	updates, updateItems         atomic.Int64
+}
+
+func (c *countingDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	out, err := c.DynamoDBAPI.GetItem(ctx, in, opts...)
+	c.gets.Add(1)
+	if err == nil && out.Item != nil {
+		c.getItems.Add(1)
+	}
+	return out, err
+}
+
+func (c *countingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	out, err := c.DynamoDBAPI.UpdateItem(ctx, in, opts...)
+	c.updates.Add(1)
+	if err == nil && out.Attributes != nil {
+		c.updateItems.Add(1)
+	}
+	return out, err
+}
+
+func (c *countingDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	out, err := c.DynamoDBAPI.Query(ctx, in, opts...)
+	c.queries.Add(1)
+	if err == nil {
+		c.queryItems.Add(int64(len(out.Items)))
+		c.scanned.Add(int64(out.ScannedCount))
+	}
+	return out, err
+}
+
+func (c *countingDB) reset() {
+	for _, v := range []*atomic.Int64{&c.queries, &c.queryItems, &c.scanned, &c.gets, &c.getItems, &c.updates, &c.updateItems} {
+		v.Store(0)
+	}
+}
+
+// heapSampler records the peak HeapInuse while it runs.
+type heapSampler struct {
+	stop chan struct{}
+	done sync.WaitGroup
+	peak uint64
+}
+
+func sampleHeap(every time.Duration) *heapSampler {
+	h := &heapSampler{stop: make(chan struct{})}
+	h.done.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			h.peak = max(h.peak, ms.HeapInuse)
+			select {
+			case <-h.stop:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return h
+}
+
+func (h *heapSampler) Stop() uint64 {
+	close(h.stop)
+	h.done.Wait()
+	return h.peak
+}
+
+// BenchmarkRunPass measures one pass over -refresh.installations due installations in dynalite, with the
+// simulator answering each token call after -refresh.latency, at -refresh.concurrency. Every iteration
+// moves the clock so that all installations are due again. It reports installations refreshed per
+// second, the ratio to the ideal concurrency/latency, DynamoDB items read and writes per refreshed
+// installation, and peak heap (HeapInuse sampled every 10ms) and max RSS of the test process (which also
+// holds the simulator; dynalite is a separate process).
+//
+//	go test -run '^$' -bench RunPass -benchtime 1x ./internal/refresh/
+func BenchmarkRunPass(b *testing.B) {
+	n := *benchInstallations
+	sim, srv := livechattest.NewServer(b, livechattest.Options{})
+	raw, table := dynalitetest.Table(b)
+	db := &countingDB{DynamoDBAPI: raw}
+	sealer, err := sealing.NewStatic("bench", make([]byte, sealing.KeySize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := store.New(db, table, sealer, store.WithClock(sim.Now))
+	lc, err := livechat.New(livechat.Config{AccountsURL: srv.URL, APIURL: srv.URL, ClientID: sim.ClientID(),
+		ClientSecret: sim.SecretSource(), Now: sim.Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	// Seed in parallel: the simulator mints tokens in memory, the store writes one item each.
+	seedStart := time.Now()
+	var g errgroup.Group
+	g.SetLimit(32)
+	for range n {
+		g.Go(func() error {
+			acc := sim.AddAccount(livechattest.Account{})
+			tok := sim.GrantTokens(acc.AccountID)
+			_, _, err := st.Install(context.Background(), store.Grant{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
+				TokenType: tok.TokenType, Scope: tok.Scope, ExpiresAt: tok.Expiry, OrganizationID: tok.OrganizationID,
+				AccountID: tok.AccountID, Region: tok.Region})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatalf("seed: %v", err)
+	}
+	b.Logf("seeded %d installations in %v", n, time.Since(seedStart).Round(time.Millisecond))
+	sim.SetLatency(livechattest.EndpointTokenRefresh, *benchLatency)
+
+	r := New(st, lc, Options{
+		Concurrency: *benchConcurrency,
+		Now:         sim.Now,
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	var refreshed int
+	var elapsed time.Duration
+	var peak uint64
+	db.reset()
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute) // everything is due again
+		runtime.GC()
+		h := sampleHeap(10 * time.Millisecond)
+		b.StartTimer()
+		start := time.Now()
+		sum, err := r.RunPass(context.Background())
+		elapsed += time.Since(start)
+		b.StopTimer()
+		peak = max(peak, h.Stop())
+		if err != nil || sum.Refreshed != n {
+			b.Fatalf("pass: %+v, %v; want %d refreshed", sum, err, n)
+		}
+		refreshed += sum.Refreshed
+		b.StartTimer()
+	}
+	b.StopTimer()
+
+	perSec := float64(refreshed) / elapsed.Seconds()
+	ideal := float64(*benchConcurrency) / benchLatency.Seconds()
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	b.ReportMetric(perSec, "installs/s")
+	b.ReportMetric(perSec/ideal, "ratio_to_ideal")
+	b.ReportMetric(float64(db.queryItems.Load()+db.getItems.Load())/float64(refreshed), "items_read/install")
+	b.ReportMetric(float64(db.queryItems.Load()+db.getItems.Load()+db.updateItems.Load())/float64(refreshed), "items_returned/install")
+	b.ReportMetric(float64(db.updates.Load())/float64(refreshed), "writes/install")
+	b.ReportMetric(float64(db.queries.Load())/float64(b.N), "queries/pass")
+	b.ReportMetric(float64(peak)/(1<<20), "heap_peak_MB")
+	b.ReportMetric(float64(ru.Maxrss)/1024, "maxrss_MB")
+	b.Logf("%d installations, latency %v, concurrency %d: %.0f installs/s (ideal %.0f/s), queries %d (items %d, scanned %d), gets %d, updates %d (items returned %d)",
+		n, *benchLatency, *benchConcurrency, perSec, ideal, db.queries.Load(), db.queryItems.Load(), db.scanned.Load(),
+		db.gets.Load(), db.updates.Load(), db.updateItems.Load())
+}
