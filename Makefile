@@ -48,6 +48,7 @@ test: setup lint build ## Everything CI checks: lint, build, and all tests (-rac
 # Packages with benchmarks; each area appends its own (BENCH_PKGS += ./internal/x).
 BENCH_PKGS := ./internal/store
 BENCH_PKGS += ./internal/sealing
+BENCH_PKGS += ./internal/refresh
 BENCH_FLAGS ?=
 
 .PHONY: bench
