@@ -276,8 +276,15 @@ func TestReleaseLease_RecordsTheErrorAndKeepsTokens(t *testing.T) {
 	if !f.dueIDs(t, f.clock.Now().Add(time.Minute))[inst.ID] {
 		t.Errorf("released installation left the due index")
 	}
-	// Released: the next refresher takes it at once, without waiting for the ttl.
-	f.acquire(t, got, "next")
+	// Released: the next refresher takes it at once, without waiting for the ttl. Releasing without
+	// an error keeps the last one recorded.
+	_, l = f.acquire(t, got, "next")
+	if err := f.st.ReleaseLease(ctx, l, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e2 := f.get(t, inst.ID).LastRefreshError; e2 == nil || *e2 != *e {
+		t.Errorf("last error after a release without one: %+v, want %+v", e2, e)
+	}
 }
 
 func TestMarkReauthorizationRequired_KeepsTokensAndLeavesTheDueIndex(t *testing.T) {

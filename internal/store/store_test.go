@@ -355,3 +355,29 @@ func TestTokens_CopiedCiphertextDoesNotOpen(t *testing.T) {
 		})
 	}
 }
+
+func TestInstall_RefusesAnIDHeldByAnotherOrganizationAndAccount(t *testing.T) {
+	f := newFixture(t)
+	inst, key := f.install(t, "org-1", "acct-1", time.Hour)
+	// Simulate a hash collision: the item under org-1/acct-1's id claims to belong to someone else.
+	_, err := f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(f.table),
+		Key:                       map[string]types.AttributeValue{store.AttrPK: &types.AttributeValueMemberS{Value: inst.ID}},
+		UpdateExpression:          aws.String("SET organization_id = :o"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: "org-other"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, newKey, err := f.st.Install(ctx, f.grant("org-1", "acct-1", time.Hour, "takeover"))
+	if err == nil || newKey != "" || errors.Is(err, store.ErrInvalid) {
+		t.Fatalf("Install over another organization's item: key %q err %v; want a refusal", newKey, err)
+	}
+	got := f.get(t, inst.ID)
+	if got.OrganizationID != "org-other" || got.AccessToken != inst.AccessToken || got.Version != inst.Version {
+		t.Errorf("refused Install changed the item: %v", got)
+	}
+	if _, err := f.st.Authenticate(ctx, key); err != nil {
+		t.Errorf("the item's own key stopped working: %v", err)
+	}
+}
