@@ -84,6 +84,9 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) *apiError {
 	if code == "" {
 		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The code parameter is missing."}
 	}
+	if s.st == nil {
+		return noStore()
+	}
 
 	ctx, cancel := s.withTimeout(r)
 	defer cancel()

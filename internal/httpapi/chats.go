@@ -55,6 +55,9 @@ func (s *Server) chats(w http.ResponseWriter, r *http.Request) *apiError {
 		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The request is not valid."}
 	}
 
+	if s.st == nil {
+		return noStore()
+	}
 	ctx, cancel := s.withTimeout(r)
 	defer cancel()
 	inst, err := s.st.Authenticate(ctx, key)

@@ -85,6 +85,13 @@ func notConfigured() *apiError {
 	}
 }
 
+// noStore answers for a function started without a table (a deployment mistake: config.LoadFor
+// normally refuses to start it).
+func noStore() *apiError {
+	return &apiError{Status: http.StatusServiceUnavailable, Code: CodeNotConfigured, Class: "no_store",
+		Message: "This function has no installation table configured (LCAUTH_TABLE and a sealing key)."}
+}
+
 func tooLarge(status int, msg string) *apiError {
 	return &apiError{Status: status, Code: CodeRequestTooLarge, Message: msg}
 }

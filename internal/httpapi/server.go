@@ -63,7 +63,9 @@ const (
 	MaxHeaderBytes = 16 << 10
 )
 
-// Options configure a Server. Store, LiveChat, Refresher, Secret and RedirectURL are required.
+// Options configure a Server. LiveChat, Secret and RedirectURL are required. Store and Refresher are
+// needed by /callback and /chats only: the install function runs without a table, and without them
+// those routes answer 503 not_configured.
 type Options struct {
 	Store     InstallationStore
 	LiveChat  LiveChat
@@ -123,14 +125,11 @@ type Server struct {
 // New validates opts and returns a Server.
 func New(opts Options) (*Server, error) {
 	var missing []string
-	if opts.Store == nil {
-		missing = append(missing, "Store")
-	}
 	if opts.LiveChat == nil {
 		missing = append(missing, "LiveChat")
 	}
-	if opts.Refresher == nil {
-		missing = append(missing, "Refresher")
+	if (opts.Store == nil) != (opts.Refresher == nil) {
+		missing = append(missing, "Store and Refresher (both or neither)")
 	}
 	if opts.Secret == nil {
 		missing = append(missing, "Secret")

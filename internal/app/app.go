@@ -1,0 +1,291 @@
+// Package app is lcauth's composition root: from a config.Config it builds the AWS clients (honouring
+// DYNAMODB_ENDPOINT), the token sealer (KMS or a local key), the client secret source (Secrets Manager
+// or a local value), the LiveChat client, the store, the refresher and the HTTP handlers. The Lambda
+// mains and cmd/lcauth share it, so local runs wire exactly what AWS runs.
+package app
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"lcauth/internal/config"
+	"lcauth/internal/httpapi"
+	"lcauth/internal/livechat"
+	"lcauth/internal/refresh"
+	"lcauth/internal/sealing"
+	"lcauth/internal/secrets"
+	"lcauth/internal/store"
+)
+
+// App holds everything one process needs. Parts a function does not need are nil: the install
+// function has no store (it needs no table), so Store and Refresher return nil there.
+type App struct {
+	cfg       config.Config
+	log       *slog.Logger
+	now       func() time.Time
+	secret    livechat.SecretSource
+	lc        *livechat.Client
+	store     *store.Store
+	refresher *refresh.Refresher
+	http      *httpapi.Server
+}
+
+type options struct {
+	logger      *slog.Logger
+	now         func() time.Time
+	httpClient  *http.Client
+	dynamo      store.DynamoDBAPI
+	sm          secrets.GetSecretValueAPI
+	kms         sealing.KMSAPI
+	awsCfg      *aws.Config
+	ownerPrefix string
+}
+
+// Option adjusts New (tests, local mode).
+type Option func(*options)
+
+// WithLogger sets the logger; default: JSON to stderr at the configured level.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithClock sets the business clock shared by store, refresher and handlers (tests, the simulator).
+func WithClock(now func() time.Time) Option { return func(o *options) { o.now = now } }
+
+// WithLiveChatHTTPClient sets the HTTP client used to call LiveChat.
+func WithLiveChatHTTPClient(c *http.Client) Option { return func(o *options) { o.httpClient = c } }
+
+// WithDynamoDB injects the DynamoDB client instead of building one.
+func WithDynamoDB(db store.DynamoDBAPI) Option { return func(o *options) { o.dynamo = db } }
+
+// WithSecretsManager injects the Secrets Manager client instead of building one.
+func WithSecretsManager(c secrets.GetSecretValueAPI) Option { return func(o *options) { o.sm = c } }
+
+// WithKMS injects the KMS client instead of building one.
+func WithKMS(c sealing.KMSAPI) Option { return func(o *options) { o.kms = c } }
+
+// WithAWSConfig uses cfg instead of loading the default AWS configuration.
+func WithAWSConfig(cfg aws.Config) Option { return func(o *options) { o.awsCfg = &cfg } }
+
+// WithOwnerPrefix names this process in refresh leases (for example "chats" or "refresh").
+func WithOwnerPrefix(p string) Option { return func(o *options) { o.ownerPrefix = p } }
+
+// New builds the App. It makes no network call: AWS clients connect on first use.
+func New(ctx context.Context, cfg config.Config, opts ...Option) (*App, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	a := &App{cfg: cfg, log: o.logger, now: o.now}
+	if a.log == nil {
+		a.log = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	awsl := &awsLoader{ctx: ctx, cfg: o.awsCfg}
+
+	// Client secret.
+	switch {
+	case cfg.ClientSecretARN != "":
+		sm := o.sm
+		if sm == nil {
+			ac, err := awsl.load()
+			if err != nil {
+				return nil, err
+			}
+			sm = secretsmanager.NewFromConfig(ac)
+		}
+		a.secret = secrets.NewSecretsManager(sm, cfg.ClientSecretARN, cfg.SecretTTL)
+	default:
+		// Empty or the placeholder: the endpoints answer 503 not_configured rather than refuse to start.
+		a.secret = secrets.Static(cfg.ClientSecret)
+	}
+
+	lc, err := livechat.New(livechat.Config{
+		AccountsURL: cfg.AccountsURL, APIURL: cfg.APIURL, ClientID: cfg.ClientID, RedirectURL: cfg.RedirectURL,
+		ClientSecret: a.secret, HTTPClient: o.httpClient, Now: a.now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app: %w", err)
+	}
+	a.lc = lc
+
+	// Store and refresher, where a table is configured.
+	if cfg.Table != "" {
+		sealer, err := newSealer(cfg, o.kms, awsl)
+		if err != nil {
+			return nil, err
+		}
+		db := o.dynamo
+		if db == nil {
+			if db, err = newDynamoDB(cfg, awsl); err != nil {
+				return nil, err
+			}
+		}
+		a.store = store.New(db, cfg.Table, sealer, store.WithClock(a.now))
+		prefix := o.ownerPrefix
+		if prefix == "" {
+			prefix = "lcauth"
+		}
+		a.refresher = refresh.New(a.store, a.lc, refresh.Options{
+			Window: cfg.RefreshWindow, Concurrency: cfg.RefreshConcurrency, Rate: cfg.RefreshRate,
+			Now: a.now, Logger: a.log, OwnerPrefix: prefix,
+		})
+	}
+
+	if cfg.RedirectURL != "" {
+		hopts := httpapi.Options{
+			LiveChat: a.lc, Secret: a.secret, RedirectURL: cfg.RedirectURL, InstallURL: cfg.InstallURL,
+			PKCE: cfg.PKCE, Logger: a.log, Now: a.now,
+		}
+		if a.store != nil {
+			hopts.Store, hopts.Refresher = a.store, a.refresher
+		}
+		if a.http, err = httpapi.New(hopts); err != nil {
+			return nil, fmt.Errorf("app: %w", err)
+		}
+	}
+	return a, nil
+}
+
+// Config returns the configuration the App was built from.
+func (a *App) Config() config.Config { return a.cfg }
+
+// Logger returns the App's logger.
+func (a *App) Logger() *slog.Logger { return a.log }
+
+// LiveChat returns the LiveChat client.
+func (a *App) LiveChat() *livechat.Client { return a.lc }
+
+// Store returns the installation store, or nil when no table is configured.
+func (a *App) Store() *store.Store { return a.store }
+
+// Refresher returns the refresher, or nil when no table is configured.
+func (a *App) Refresher() *refresh.Refresher { return a.refresher }
+
+// errNoHTTP is what the handler accessors report through their 503 when LIVECHAT_REDIRECT_URL is unset.
+var errNoHTTP = errors.New("app: LIVECHAT_REDIRECT_URL is not set; the HTTP handlers are not available")
+
+// Handler serves every route (local server, local mode).
+func (a *App) Handler() http.Handler {
+	if a.http == nil {
+		return unavailable(a.log)
+	}
+	return a.http.Handler()
+}
+
+// InstallHandler serves /install (the install function).
+func (a *App) InstallHandler() http.Handler {
+	if a.http == nil {
+		return unavailable(a.log)
+	}
+	return a.http.InstallHandler()
+}
+
+// CallbackHandler serves /callback and the page assets (the callback function).
+func (a *App) CallbackHandler() http.Handler {
+	if a.http == nil {
+		return unavailable(a.log)
+	}
+	return a.http.CallbackHandler()
+}
+
+// ChatsHandler serves /chats (the chats function).
+func (a *App) ChatsHandler() http.Handler {
+	if a.http == nil {
+		return unavailable(a.log)
+	}
+	return a.http.ChatsHandler()
+}
+
+// unavailable answers 503 for a process built without LIVECHAT_REDIRECT_URL; config.LoadFor refuses
+// that for the HTTP functions, so only a caller that skipped it sees this.
+func unavailable(log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		log.ErrorContext(r.Context(), errNoHTTP.Error())
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"error":{"code":"not_configured","message":"LIVECHAT_REDIRECT_URL is not set."}}` + "\n"))
+	})
+}
+
+// SealingKeyID names a local sealing key inside sealed values: a hash of the key, so processes that
+// share LCAUTH_SEALING_KEY agree on it and the key itself is never revealed.
+func SealingKeyID(key []byte) string {
+	sum := sha256.Sum256(append([]byte("lcauth sealing key id\x00"), key...))
+	return "local-" + hex.EncodeToString(sum[:6])
+}
+
+func newSealer(cfg config.Config, client sealing.KMSAPI, awsl *awsLoader) (sealing.Sealer, error) {
+	switch {
+	case len(cfg.SealingKey) > 0:
+		s, err := sealing.NewStatic(SealingKeyID(cfg.SealingKey), cfg.SealingKey)
+		if err != nil {
+			return nil, fmt.Errorf("app: %s: %w", config.EnvSealingKey, err)
+		}
+		return s, nil
+	case cfg.KMSKeyID != "":
+		if client == nil {
+			ac, err := awsl.load()
+			if err != nil {
+				return nil, err
+			}
+			client = kms.NewFromConfig(ac)
+		}
+		return sealing.NewKMS(client, cfg.KMSKeyID), nil
+	}
+	return nil, fmt.Errorf("app: %s or %s is required with %s", config.EnvKMSKeyID, config.EnvSealingKey, config.EnvTable)
+}
+
+// newDynamoDB builds the DynamoDB client. With DYNAMODB_ENDPOINT (dynalite) it uses static dummy
+// credentials and needs no AWS configuration at all.
+func newDynamoDB(cfg config.Config, awsl *awsLoader) (*dynamodb.Client, error) {
+	if cfg.DynamoDBEndpoint != "" {
+		region := os.Getenv("AWS_REGION")
+		if region == "" {
+			region = "us-east-1"
+		}
+		return dynamodb.New(dynamodb.Options{
+			Region:       region,
+			BaseEndpoint: &cfg.DynamoDBEndpoint,
+			Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+		}), nil
+	}
+	ac, err := awsl.load()
+	if err != nil {
+		return nil, err
+	}
+	return dynamodb.NewFromConfig(ac), nil
+}
+
+// awsLoader loads the default AWS configuration once, only if some client needs it.
+type awsLoader struct {
+	ctx context.Context
+	cfg *aws.Config
+}
+
+func (l *awsLoader) load() (aws.Config, error) {
+	if l.cfg != nil {
+		return *l.cfg, nil
+	}
+	ac, err := awsconfig.LoadDefaultConfig(l.ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("app: load AWS configuration: %w", err)
+	}
+	l.cfg = &ac
+	return ac, nil
+}

@@ -1,0 +1,279 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/akrylysov/algnhsa"
+
+	"lcauth/internal/app"
+	"lcauth/internal/config"
+	"lcauth/internal/dynalite/dynalitetest"
+	"lcauth/internal/livechattest"
+	"lcauth/internal/sealing/kmsfake"
+	"lcauth/internal/secrets/smfake"
+)
+
+func TestMain(m *testing.M) { dynalitetest.Main(m) }
+
+const (
+	secretARN    = "arn:aws:secretsmanager:us-east-1:123456789012:secret:lcauth-client-secret"
+	clientSecret = "app-test-client-secret"
+)
+
+type stack struct {
+	sim     *livechattest.Simulator
+	account livechattest.Account
+	base    string // our server's URL
+	env     map[string]string
+	handler atomic.Value
+	ts      *httptest.Server
+}
+
+// newStack starts the simulator, a dynalite table and an empty server whose handler the test sets.
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	s := &stack{}
+	s.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.handler.Load().(http.Handler).ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.ts.Close)
+	s.base = s.ts.URL
+	var simSrv *httptest.Server
+	s.sim, simSrv = livechattest.NewServer(t, livechattest.Options{ClientSecret: clientSecret, RedirectURIs: []string{s.base + "/callback"}})
+	s.account = s.sim.AddAccount(livechattest.Account{Chats: 5})
+	_, table := dynalitetest.Table(t)
+	s.env = map[string]string{
+		config.EnvClientID:         s.sim.ClientID(),
+		config.EnvRedirectURL:      s.base + "/callback",
+		config.EnvAccountsURL:      simSrv.URL,
+		config.EnvAPIURL:           simSrv.URL,
+		config.EnvTable:            table,
+		config.EnvDynamoDBEndpoint: dynalitetest.Server(t).Endpoint(),
+		config.EnvSealingKey:       base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32)),
+		config.EnvClientSecret:     clientSecret,
+	}
+	return s
+}
+
+func (s *stack) load(t *testing.T, fns ...string) config.Config {
+	t.Helper()
+	cfg, err := config.LoadFor(func(k string) string { return s.env[k] }, fns...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// flow runs install -> consent -> callback -> chats against the stack's server and returns the
+// /chats status.
+func (s *stack) flow(t *testing.T) int {
+	t.Helper()
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Get(s.base + "/install")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("/install: %d", resp.StatusCode)
+	}
+	cb, err := s.sim.Authorize(resp.Header.Get("Location"), s.account.AccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, cb.String(), nil)
+	req.Header.Set("Accept", "application/json")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		APIKey string `json:"api_key"`
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &res) != nil {
+		t.Fatalf("/callback: %d %s", resp.StatusCode, body)
+	}
+	req, _ = http.NewRequest(http.MethodGet, s.base+"/chats?limit=2", nil)
+	req.Header.Set("Authorization", "Bearer "+res.APIKey)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestNew_LocalConfigurationServesTheWholeFlow(t *testing.T) {
+	s := newStack(t)
+	a, err := app.New(t.Context(), s.load(t, config.FunctionInstall, config.FunctionCallback, config.FunctionChats),
+		app.WithClock(s.sim.Now), app.WithLogger(app.NewJSONLogger(io.Discard, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.handler.Store(a.Handler())
+	if got := s.flow(t); got != http.StatusOK {
+		t.Fatalf("/chats: %d, want 200", got)
+	}
+	if a.Store() == nil || a.Refresher() == nil {
+		t.Fatal("store or refresher missing with a table configured")
+	}
+}
+
+func TestNew_AWSConfigurationWithSecretsManagerAndKMS(t *testing.T) {
+	s := newStack(t)
+	fake := smfake.New()
+	fake.Set(secretARN, clientSecret)
+	kmsFake := kmsfake.New(t)
+	delete(s.env, config.EnvClientSecret)
+	delete(s.env, config.EnvSealingKey)
+	s.env[config.EnvClientSecretARN] = secretARN
+	s.env[config.EnvKMSKeyID] = kmsFake.CreateKey()
+	a, err := app.New(t.Context(), s.load(t, config.FunctionCallback, config.FunctionChats),
+		app.WithClock(s.sim.Now), app.WithSecretsManager(smfake.Start(t, fake)), app.WithKMS(kmsFake.Client()),
+		app.WithLogger(app.NewJSONLogger(io.Discard, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.handler.Store(a.Handler())
+	if got := s.flow(t); got != http.StatusOK {
+		t.Fatalf("/chats: %d, want 200", got)
+	}
+	if fake.Calls() != 1 {
+		t.Fatalf("Secrets Manager calls = %d, want 1", fake.Calls())
+	}
+	if kmsFake.Calls("GenerateDataKey") != 1 {
+		t.Fatalf("KMS GenerateDataKey calls = %d, want 1", kmsFake.Calls("GenerateDataKey"))
+	}
+}
+
+func TestNew_InstallFunctionNeedsNoTable(t *testing.T) {
+	s := newStack(t)
+	for _, k := range []string{config.EnvTable, config.EnvSealingKey, config.EnvDynamoDBEndpoint} {
+		delete(s.env, k)
+	}
+	a, err := app.New(t.Context(), s.load(t, config.FunctionInstall), app.WithLogger(app.NewJSONLogger(io.Discard, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Store() != nil {
+		t.Fatal("a store without a table")
+	}
+	rec := httptest.NewRecorder()
+	a.InstallHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/any/path", nil))
+	if rec.Code != http.StatusFound {
+		t.Fatalf("install: %d, want 302", rec.Code)
+	}
+	rec = httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodGet, "/chats", nil)
+	req.Header.Set("Authorization", "Bearer lca_x")
+	a.ChatsHandler().ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "not_configured") {
+		t.Fatalf("chats without a table: %d %s, want 503 not_configured", rec.Code, rec.Body)
+	}
+}
+
+// TestLambda_FlowThroughAPIGatewayV2Events drives the per-function handlers through algnhsa with API
+// Gateway HTTP API payload v2 events, as the Lambda functions run them: cookies travel in the event's
+// cookies array and come back in the response's cookies.
+func TestLambda_FlowThroughAPIGatewayV2Events(t *testing.T) {
+	s := newStack(t)
+	s.env[config.EnvRedirectURL] = "https://abc.execute-api.us-east-1.amazonaws.com/callback"
+	sim2, simSrv := livechattest.NewServer(t, livechattest.Options{ClientSecret: clientSecret, RedirectURIs: []string{s.env[config.EnvRedirectURL]}})
+	acct := sim2.AddAccount(livechattest.Account{Chats: 3})
+	s.env[config.EnvAccountsURL], s.env[config.EnvAPIURL] = simSrv.URL, simSrv.URL
+	a, err := app.New(t.Context(), s.load(t, config.FunctionInstall, config.FunctionCallback, config.FunctionChats),
+		app.WithClock(sim2.Now), app.WithLogger(app.NewJSONLogger(io.Discard, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := &algnhsa.Options{RequestType: algnhsa.RequestTypeAPIGatewayV2}
+	install, callback, chats := algnhsa.New(a.InstallHandler(), opts), algnhsa.New(a.CallbackHandler(), opts), algnhsa.New(a.ChatsHandler(), opts)
+
+	res := invoke(t, install, v2Event("GET", "/install", "", nil, nil))
+	if res.StatusCode != http.StatusFound || len(res.Cookies) != 1 {
+		t.Fatalf("install: %d cookies %v", res.StatusCode, res.Cookies)
+	}
+	if !strings.Contains(res.Cookies[0], "Secure") {
+		t.Fatalf("state cookie over https lacks Secure: %s", res.Cookies[0])
+	}
+	cb, err := sim2.Authorize(res.Headers["Location"], acct.AccountID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie := strings.SplitN(res.Cookies[0], ";", 2)[0]
+	res = invoke(t, callback, v2Event("GET", "/callback", cb.RawQuery, []string{cookie}, map[string]string{"accept": "application/json"}))
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("callback: %d %s", res.StatusCode, res.Body)
+	}
+	var out struct {
+		APIKey string `json:"api_key"`
+	}
+	if err := json.Unmarshal([]byte(res.Body), &out); err != nil {
+		t.Fatal(err)
+	}
+	res = invoke(t, chats, v2Event("GET", "/chats", "limit=2", nil, map[string]string{"authorization": "Bearer " + out.APIKey}))
+	if res.StatusCode != http.StatusOK || !strings.Contains(res.Body, "chats_summary") {
+		t.Fatalf("chats: %d %s", res.StatusCode, res.Body)
+	}
+	res = invoke(t, chats, v2Event("GET", "/chats", "", nil, nil))
+	if res.StatusCode != http.StatusUnauthorized || res.Headers["Www-Authenticate"] == "" {
+		t.Fatalf("chats without key: %d %v", res.StatusCode, res.Headers)
+	}
+	res = invoke(t, callback, v2Event("GET", "/assets/copy.js", "", nil, nil))
+	if res.StatusCode != http.StatusOK {
+		t.Fatalf("asset via the callback function: %d", res.StatusCode)
+	}
+}
+
+type v2Response struct {
+	StatusCode int               `json:"statusCode"`
+	Headers    map[string]string `json:"headers"`
+	Cookies    []string          `json:"cookies"`
+	Body       string            `json:"body"`
+}
+
+func v2Event(method, path, rawQuery string, cookies []string, headers map[string]string) []byte {
+	ev := map[string]any{
+		"version":        "2.0",
+		"routeKey":       method + " " + path,
+		"rawPath":        path,
+		"rawQueryString": rawQuery,
+		"cookies":        cookies,
+		"headers":        headers,
+		"requestContext": map[string]any{
+			"http":      map[string]any{"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7"},
+			"requestId": "req-1", "stage": "$default", "domainName": "abc.execute-api.us-east-1.amazonaws.com",
+		},
+		"isBase64Encoded": false,
+	}
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+func invoke(t *testing.T, h interface {
+	Invoke(context.Context, []byte) ([]byte, error)
+}, payload []byte) v2Response {
+	t.Helper()
+	out, err := h.Invoke(t.Context(), payload)
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	var r v2Response
+	if err := json.Unmarshal(out, &r); err != nil {
+		t.Fatalf("response: %v: %s", err, out)
+	}
+	return r
+}
