@@ -55,6 +55,7 @@ func (f *fixture) seed(tb testing.TB, n int, expiry func(i int) time.Time) {
 }
 
 func TestListDue_CostGrowsWithDueItemsNotTableSize(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Log("-short: seeding 1,000 instead of 10,000 installations")
 	}
