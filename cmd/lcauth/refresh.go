@@ -2,11 +2,69 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"log/slog"
+
+	"lcauth/internal/app"
+	"lcauth/internal/config"
 )
 
-// TODO(owner of refresh): replace this placeholder; it must not land.
+// runRefresh runs one refresh pass with the same configuration as the refresh Lambda and prints its
+// summary as JSON on stdout. Logs (and, with -metrics, the EMF metric lines) go to stderr. It fails
+// when the pass counts as failed (circuit breaker, store unavailable), like the Lambda; the summary is
+// printed either way.
 func runRefresh(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return errors.New("refresh: not built yet")
+	fs := flag.NewFlagSet("lcauth refresh", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	timeout := fs.Duration("timeout", 0, "give the pass this long, as a Lambda timeout would (0: no limit); what is left is reported")
+	metrics := fs.Bool("metrics", false, "also write the CloudWatch EMF metric lines to stderr")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: lcauth refresh [-timeout 5m] [-metrics]")
+		fmt.Fprintln(stderr, "Runs one refresh pass over the installations whose tokens are due and prints a JSON summary.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if *timeout < 0 {
+		return errors.New("-timeout must not be negative")
+	}
+
+	cfg, err := config.LoadFor(getenv, config.FunctionRefresh)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	a, err := app.New(ctx, cfg, app.WithLogger(logger), app.WithOwnerPrefix("cli"))
+	if err != nil {
+		return err
+	}
+	var emf io.Writer
+	if *metrics {
+		emf = stderr
+	}
+	r := a.PassRefresher(emf)
+	if *timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *timeout)
+		defer cancel()
+	}
+	sum, passErr := r.RunPass(ctx)
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(sum); err != nil {
+		return errors.Join(passErr, err)
+	}
+	return passErr
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"time"
 
 	"lcauth/internal/livechat"
 )
@@ -85,7 +86,8 @@ func (r *Refresher) emit(values map[string]float64, units map[string]string, pro
 		doc[name] = values[name]
 	}
 	doc["_aws"] = emfMeta{
-		Timestamp: r.opts.Now().UnixMilli(),
+		// The real clock, not Options.Now: CloudWatch drops metrics stamped far from the present.
+		Timestamp: time.Now().UnixMilli(),
 		CloudWatchMetrics: []emfDirective{{
 			Namespace:  MetricsNamespace,
 			Dimensions: [][]string{{MetricDimension}},

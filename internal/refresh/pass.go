@@ -224,16 +224,24 @@ func (p *pass) listPage(ctx context.Context, before time.Time, shard int, token 
 
 // mayStart reports whether a new refresh may start, and records why not.
 func (p *pass) mayStart(ctx context.Context) bool {
-	select {
-	case <-p.stopCh:
+	if p.stopped() {
 		return false
-	default:
 	}
 	if ctx.Err() != nil || (!p.stopAt.IsZero() && !time.Now().Before(p.stopAt)) {
 		p.timeUp(ctx)
 		return false
 	}
 	return true
+}
+
+// stopped reports whether the pass has stopped starting new work.
+func (p *pass) stopped() bool {
+	select {
+	case <-p.stopCh:
+		return true
+	default:
+		return false
+	}
 }
 
 // timeUp stops the pass because its context is done or its deadline is near.

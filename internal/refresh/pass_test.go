@@ -361,7 +361,11 @@ func TestRunPass_PassAndConcurrentOnDemandRefreshesRefreshEachInstallationOnce(t
 			insts := e.installDue(12)
 			e.sim.SetLatency(livechattest.EndpointTokenRefresh, 30*time.Millisecond)
 			r := e.refresher(nil, nil)
-			chats := e.refresher(nil, nil) // another process: its own lease owners
+			// Another process (/chats): its own lease owners. It waits long for the other holder so that
+			// a loaded test machine (slow dynalite) cannot turn a wait into an error.
+			co := e.fastOptions()
+			co.WaitForOther = 30 * time.Second
+			chats := e.refresher(nil, &co)
 
 			const callers = 6
 			type outcome struct {

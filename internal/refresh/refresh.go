@@ -105,8 +105,9 @@ type Options struct {
 	StoreFailureLimit int
 	// PageSize is the ListDue page size (default 100).
 	PageSize int
-	// StoreTimeout bounds each store write after LiveChat answered (default 5s). Those writes run even
-	// if the caller's context is cancelled: a token LiveChat has minted must be saved.
+	// StoreTimeout bounds each store write after LiveChat answered (default 5s; saving a minted token
+	// is tried up to 3 times). Those writes run even if the caller's context is cancelled: a token
+	// LiveChat has minted must be saved.
 	StoreTimeout time.Duration
 	// MinCallTime: no LiveChat call is started with less time than this left before the lease or pass
 	// budget ends (default 2s).
@@ -343,7 +344,9 @@ func (r *Refresher) refreshLeased(ctx context.Context, inst *store.Installation,
 	if cur.Status == store.StatusReauthorizationRequired {
 		// Marked between our read and the lease: nothing to refresh.
 		saveCtx, cancelSave := r.saveContext(ctx)
-		_ = r.st.ReleaseLease(saveCtx, lease, nil)
+		callCtx, cancelCall := r.storeCall(saveCtx)
+		_ = r.st.ReleaseLease(callCtx, lease, nil)
+		cancelCall()
 		cancelSave()
 		return result{kind: outcomeReauthorization, inst: cur,
 			err: fmt.Errorf("refresh: installation %s: %w", cur.ID, ErrReauthorizationRequired)}
@@ -388,7 +391,9 @@ func (r *Refresher) refreshLeased(ctx context.Context, inst *store.Installation,
 		if errors.As(callErr, &te) && te.Code != "" {
 			reason = "livechat: " + te.Code
 		}
-		marked, err := r.st.MarkReauthorizationRequired(saveCtx, lease, reason)
+		callCtx, cancelCall := r.storeCall(saveCtx)
+		marked, err := r.st.MarkReauthorizationRequired(callCtx, lease, reason)
+		cancelCall()
 		if err != nil {
 			return result{kind: outcomeFailed, class: classStore, attempts: attempts, storeFailed: !isConflict(err),
 				err: fmt.Errorf("refresh: installation %s: mark reauthorization required: %w", cur.ID, err)}
@@ -410,7 +415,9 @@ func (r *Refresher) refreshLeased(ctx context.Context, inst *store.Installation,
 	if ctx.Err() == nil || class != livechat.ClassTransient {
 		rerr = &store.RefreshError{Class: string(class), Message: callErr.Error(), At: r.opts.Now()}
 	}
-	if err := r.st.ReleaseLease(saveCtx, lease, rerr); err != nil && !isConflict(err) {
+	callCtx, cancelCall := r.storeCall(saveCtx)
+	defer cancelCall()
+	if err := r.st.ReleaseLease(callCtx, lease, rerr); err != nil && !isConflict(err) {
 		// The lease expires by itself; the LiveChat error is what the caller needs to see.
 		r.log.LogAttrs(ctx, slog.LevelWarn, "refresh: release lease",
 			slog.String("installation_id", cur.ID), slog.String("error", err.Error()))
@@ -427,15 +434,20 @@ func (r *Refresher) refreshLeased(ctx context.Context, inst *store.Installation,
 const saveReserve = time.Second
 
 // saveContext is the context of the store writes that follow a LiveChat answer: not cancelled with the
-// caller (a minted token must be saved), bounded by StoreTimeout and by the caller's deadline.
+// caller (a minted token must be saved) but bounded by the caller's deadline, past which nobody waits
+// for the answer (a Lambda is frozen; a pass keeps half its SafetyMargin for these writes). Each write
+// has its own StoreTimeout on top (storeCall).
 func (r *Refresher) saveContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	deadline := time.Now().Add(r.opts.StoreTimeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		// Past the caller's deadline nobody waits for the answer (a Lambda is frozen); a pass keeps
-		// half its SafetyMargin for these writes.
-		deadline = d
+	c := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(c, d)
 	}
-	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	return context.WithCancel(c)
+}
+
+// storeCall bounds one store write by StoreTimeout.
+func (r *Refresher) storeCall(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, r.opts.StoreTimeout)
 }
 
 // isConflict reports whether err is the store refusing a write because the lease or version moved on,
@@ -472,7 +484,19 @@ func (r *Refresher) complete(ctx context.Context, lease *store.Lease, inst *stor
 	}
 	delay := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		updated, err := r.st.CompleteRefresh(ctx, lease, g)
+		callCtx, cancel := r.storeCall(ctx)
+		updated, err := r.st.CompleteRefresh(callCtx, lease, g)
+		cancel()
+		if err != nil && attempt > 1 && isConflict(err) {
+			// An earlier attempt that timed out may have been applied after all: then the stored token
+			// is ours.
+			getCtx, cancelGet := r.storeCall(ctx)
+			got, gerr := r.st.Get(getCtx, inst.ID)
+			cancelGet()
+			if gerr == nil && got.AccessToken == g.AccessToken {
+				return got, nil
+			}
+		}
 		if err == nil || isConflict(err) || attempt >= 3 || ctx.Err() != nil {
 			return updated, err
 		}
@@ -520,7 +544,7 @@ func (r *Refresher) callWithRetry(ctx context.Context, inst *store.Installation,
 		if class == livechat.ClassRateLimited {
 			p.noteRateLimited(err)
 		}
-		if attempts >= r.opts.MaxAttempts || time.Now().Add(wait+r.opts.MinCallTime).After(budget) {
+		if attempts >= r.opts.MaxAttempts || time.Now().Add(wait+r.opts.MinCallTime).After(budget) || p.stopped() {
 			return nil, attempts, err
 		}
 		p.noteRetry()

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"lcauth/internal/app"
+	"lcauth/internal/dynalite/dynalitetest"
+	"lcauth/internal/livechattest"
+	"lcauth/internal/refresh"
+	"lcauth/internal/sealing"
+	"lcauth/internal/store"
+)
+
+// refreshEnv is a table in dynalite with due installations and a simulator, described by the same
+// environment variables the refresh Lambda gets.
+type refreshEnv struct {
+	sim   *livechattest.Simulator
+	st    *store.Store
+	env   map[string]string
+	insts []*store.Installation
+}
+
+func newRefreshEnv(t *testing.T, due int) *refreshEnv {
+	t.Helper()
+	sim, srv := livechattest.NewServer(t, livechattest.Options{})
+	// Tokens that expire in 30 minutes are due in the default 60-minute window, on the real clock
+	// the command uses.
+	sim.SetTokenLifetime(30 * time.Minute)
+	db, table := dynalitetest.Table(t)
+	key := bytes.Repeat([]byte{7}, sealing.KeySize)
+	sealer, err := sealing.NewStatic(app.SealingKeyID(key), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &refreshEnv{
+		sim: sim,
+		st:  store.New(db, table, sealer),
+		env: map[string]string{
+			"LIVECHAT_CLIENT_ID":     sim.ClientID(),
+			"LIVECHAT_CLIENT_SECRET": sim.ClientSecret(),
+			"LIVECHAT_ACCOUNTS_URL":  srv.URL,
+			"LIVECHAT_API_URL":       srv.URL,
+			"LCAUTH_TABLE":           table,
+			"DYNAMODB_ENDPOINT":      dynalitetest.Server(t).Endpoint(),
+			"LCAUTH_SEALING_KEY":     base64.StdEncoding.EncodeToString(key),
+		},
+	}
+	for range due {
+		acc := sim.AddAccount(livechattest.Account{})
+		tok := sim.GrantTokens(acc.AccountID)
+		inst, _, err := e.st.Install(context.Background(), store.Grant{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
+			TokenType: tok.TokenType, Scope: tok.Scope, ExpiresAt: tok.Expiry, OrganizationID: tok.OrganizationID,
+			AccountID: tok.AccountID, Region: tok.Region})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.insts = append(e.insts, inst)
+	}
+	return e
+}
+
+func (e *refreshEnv) run(args ...string) (refresh.Summary, string, string, error) {
+	var stdout, stderr bytes.Buffer
+	err := runRefresh(context.Background(), args, func(k string) string { return e.env[k] }, &stdout, &stderr)
+	var sum refresh.Summary
+	if stdout.Len() > 0 {
+		if jerr := json.Unmarshal(stdout.Bytes(), &sum); jerr != nil {
+			return sum, stdout.String(), stderr.String(), jerr
+		}
+	}
+	return sum, stdout.String(), stderr.String(), err
+}
+
+func TestRunRefresh_RefreshesDueInstallationsAndPrintsASummary(t *testing.T) {
+	t.Parallel()
+	e := newRefreshEnv(t, 3)
+	sum, stdout, stderr, err := e.run("-metrics")
+	if err != nil {
+		t.Fatalf("runRefresh: %v\nstderr: %s", err, stderr)
+	}
+	if sum.Due != 3 || sum.Refreshed != 3 || sum.PassFailed || !strings.Contains(stdout, `"refreshed": 3`) {
+		t.Errorf("summary = %s, want 3 due and refreshed", stdout)
+	}
+	for _, inst := range e.insts {
+		got, err := e.st.Get(context.Background(), inst.ID)
+		if err != nil || got.AccessToken == inst.AccessToken || !e.sim.TokenValid(got.AccessToken) {
+			t.Errorf("%s: not refreshed (%v)", inst.ID, err)
+		}
+		if strings.Contains(stderr, inst.AccessToken) || strings.Contains(stderr, inst.RefreshToken) || strings.Contains(stderr, got.AccessToken) {
+			t.Errorf("a token appears in the logs")
+		}
+	}
+	if !strings.Contains(stderr, `"_aws"`) || !strings.Contains(stderr, `"Refreshed":3`) {
+		t.Errorf("-metrics: no EMF line on stderr:\n%s", stderr)
+	}
+	if strings.Contains(stderr, e.env["LIVECHAT_CLIENT_SECRET"]) || strings.Contains(stderr, e.env["LCAUTH_SEALING_KEY"]) {
+		t.Errorf("a secret appears in the logs")
+	}
+}
+
+func TestRunRefresh_WrongClientSecretFailsAndStillPrintsTheSummary(t *testing.T) {
+	t.Parallel()
+	e := newRefreshEnv(t, 4)
+	e.env["LIVECHAT_CLIENT_SECRET"] = "not-the-secret"
+	sum, stdout, stderr, err := e.run()
+	if !errors.Is(err, refresh.ErrCircuitOpen) {
+		t.Fatalf("runRefresh error = %v, want ErrCircuitOpen\nstderr: %s", err, stderr)
+	}
+	if !sum.PassFailed || sum.StoppedReason != refresh.StopCircuitBreaker {
+		t.Errorf("summary = %s, want a failed pass stopped by the circuit breaker", stdout)
+	}
+	if strings.Contains(stderr, "not-the-secret") {
+		t.Errorf("the client secret appears in the logs")
+	}
+}
+
+func TestRunRefresh_RejectsBadArgumentsAndConfiguration(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string
+	}{
+		{"unknown flag", map[string]string{}, []string{"-nope"}, "not defined"},
+		{"stray argument", map[string]string{}, []string{"now"}, "unexpected arguments"},
+		{"negative timeout", map[string]string{}, []string{"-timeout", "-1s"}, "must not be negative"},
+		{"no table", map[string]string{"LIVECHAT_CLIENT_ID": "id", "LIVECHAT_CLIENT_SECRET": "s"}, nil, "LCAUTH_TABLE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := runRefresh(context.Background(), tc.args, func(k string) string { return tc.env[k] }, &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout = %q, want nothing", stdout.String())
+			}
+		})
+	}
+}

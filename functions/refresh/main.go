@@ -1,0 +1,35 @@
+// Command refresh is the scheduled refresh Lambda: on every EventBridge event it runs one refresh pass
+// over the installations whose tokens are due. Wiring only; the logic is in internal/refresh.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"lcauth/internal/app"
+	"lcauth/internal/config"
+	"lcauth/internal/refresh"
+)
+
+func main() {
+	cfg, err := config.LoadFor(os.Getenv, config.FunctionRefresh)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	a, err := app.New(context.Background(), cfg, app.WithOwnerPrefix("refresh"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// EMF lines on stdout: CloudWatch Logs turns them into the metrics the stack alarms on.
+	r := a.PassRefresher(os.Stdout)
+	// The invocation fails (and the function's Errors alarm fires) only when the pass counts as failed:
+	// circuit breaker or store unavailable. Running out of time is reported in the summary instead.
+	lambda.Start(func(ctx context.Context) (refresh.Summary, error) {
+		return r.RunPass(ctx)
+	})
+}
