@@ -61,3 +61,15 @@ bench: setup ## Run the benchmarks of BENCH_PKGS; results in bench/out/<UTC time
 .PHONY: clean
 clean: ## Remove build outputs and the CDK output.
 	rm -rf build cdk.out
+
+# --- Fuzzing (internal/*/*_fuzz_test.go; the seed corpora also run in `make test`) ---
+FUZZTIME ?= 30s
+
+.PHONY: fuzz
+fuzz: ## Run every fuzz target (func Fuzz* in *_fuzz_test.go) for FUZZTIME each (default 30s); findings go to testdata/fuzz/.
+	@for f in $$(find internal cmd -name '*_fuzz_test.go' | sort); do \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(f \*testing\.F).*/\1/p' $$f); do \
+	    echo "== $$name (./$$(dirname $$f), $(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./$$(dirname $$f); \
+	  done; \
+	done
