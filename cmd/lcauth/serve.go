@@ -3,10 +3,45 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
+	"net"
+
+	"lcauth/internal/app"
+	"lcauth/internal/config"
 )
 
-// TODO(owner of serve): replace this placeholder; it must not land.
+// runServe serves /install, /callback and /chats (the very handlers of the Lambda functions) on
+// LCAUTH_ADDR until ctx is cancelled, against the configured table and LiveChat. Logs are JSON on
+// stderr; the URLs to open are printed on stdout.
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	return errors.New("serve: not built yet")
+	fs := flag.NewFlagSet("lcauth serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: lcauth serve")
+		fmt.Fprintln(stderr, "Serves /install, /callback and /chats on LCAUTH_ADDR (default 127.0.0.1:8080). Configuration: see README.md.")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	cfg, err := config.LoadFor(getenv, config.FunctionInstall, config.FunctionCallback, config.FunctionChats)
+	if err != nil {
+		return err
+	}
+	logger := app.NewJSONLogger(stderr, cfg.LogLevel)
+	a, err := app.New(ctx, cfg, app.WithLogger(logger), app.WithOwnerPrefix("serve"))
+	if err != nil {
+		return err
+	}
+	return app.Serve(ctx, cfg.Addr, a.Handler(), logger, func(addr net.Addr) {
+		fmt.Fprintf(stdout, "lcauth serving on http://%s\n  install: %s\n  callback: %s\n", addr, cfg.InstallURL, cfg.RedirectURL)
+	})
 }
