@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"lcauth/internal/livechat"
+	"lcauth/internal/refresh"
 	"lcauth/internal/store"
 )
 
@@ -80,7 +81,7 @@ func (s *Server) chats(w http.ResponseWriter, r *http.Request) *apiError {
 		switch {
 		case err == nil && fresh != nil:
 			inst = fresh
-		case err != nil && inst.ExpiresAt.After(s.now()) && livechat.IsTransient(err):
+		case err != nil && inst.ExpiresAt.After(s.now()) && (livechat.IsTransient(err) || errors.Is(err, refresh.ErrRefreshInProgress)):
 			// The old token is still valid for a moment: use it rather than fail. The refresher
 			// recorded the error; the scheduled pass retries.
 			ri.errClass = "refresh_" + string(livechat.Classify(err))
