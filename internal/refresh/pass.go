@@ -98,6 +98,31 @@ type pass struct {
 // (ErrStoreUnavailable). Running out of time is not a failure: what is left is reported and the next
 // pass picks it up.
 func (r *Refresher) RunPass(ctx context.Context) (Summary, error) {
+	return r.RunShards(ctx, nil)
+}
+
+// AllShards lists every shard of the due index, for RunShards.
+func AllShards() []int {
+	out := make([]int, store.DueShards)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// RunShards is RunPass over some shards of the due index only (nil: all of them): the unit of work when
+// a pass is fanned out over several invocations, one or a few shards each. Passes over overlapping
+// shards are safe (the lease protocol refreshes an installation once), just wasteful. It fails with an
+// error wrapping store.ErrInvalid, before doing anything, when a shard is outside [0, store.DueShards).
+func (r *Refresher) RunShards(ctx context.Context, shards []int) (Summary, error) {
+	if shards == nil {
+		shards = AllShards()
+	}
+	for _, sh := range shards {
+		if sh < 0 || sh >= store.DueShards {
+			return Summary{Failed: map[string]int{}}, fmt.Errorf("refresh: shard %d is outside [0, %d): %w", sh, store.DueShards, store.ErrInvalid)
+		}
+	}
 	start := time.Now()
 	p := &pass{
 		r:       r,
@@ -130,7 +155,7 @@ func (r *Refresher) RunPass(ctx context.Context) (Summary, error) {
 			}
 		})
 	}
-	listedAll := p.list(ctx, before, items)
+	listedAll := p.list(ctx, before, shards, items)
 	close(items)
 	wg.Wait()
 
@@ -154,13 +179,19 @@ func (r *Refresher) RunPass(ctx context.Context) (Summary, error) {
 
 // list streams the due installations of every shard into items, one page per shard in turn so that the
 // earliest expiries of all shards come first. It reports whether it read the whole index.
-func (p *pass) list(ctx context.Context, before time.Time, items chan<- *store.Installation) bool {
+func (p *pass) list(ctx context.Context, before time.Time, shards []int, items chan<- *store.Installation) bool {
 	seen := make(map[string]struct{})
-	tokens := make([]string, store.DueShards)
-	done := make([]bool, store.DueShards)
-	remaining := store.DueShards
+	tokens := make(map[int]string, len(shards))
+	done := make(map[int]bool, len(shards))
+	remaining := 0
+	for _, shard := range shards {
+		if _, dup := tokens[shard]; !dup {
+			tokens[shard] = ""
+			remaining++
+		}
+	}
 	for remaining > 0 {
-		for shard := range store.DueShards {
+		for _, shard := range shards {
 			if done[shard] {
 				continue
 			}

@@ -528,3 +528,36 @@ func TestRunPass_ClientRateLimitSpacesCalls(t *testing.T) {
 		t.Errorf("6 calls at 10/s spanned %v, want at least 500ms", span)
 	}
 }
+
+func TestRunShards_RefreshesOnlyTheGivenShards(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	insts := e.installDue(24)
+	r := e.refresher(nil, nil)
+	half := AllShards()[:8]
+	inHalf := func(id string) bool { return store.DueShard(id) < 8 }
+	want := 0
+	for _, inst := range insts {
+		if inHalf(inst.ID) {
+			want++
+		}
+	}
+	sum, err := r.RunShards(context.Background(), half)
+	if err != nil || sum.Due != want || sum.Refreshed != want {
+		t.Fatalf("RunShards(0..7) = %+v, %v; want %d due and refreshed", sum, err, want)
+	}
+	for _, inst := range insts {
+		if got, want := e.sim.RefreshesOf(inst.AccountID), map[bool]int{true: 1}[inHalf(inst.ID)]; got != want {
+			t.Errorf("%s (shard %d): refreshes = %d, want %d", inst.ID, store.DueShard(inst.ID), got, want)
+		}
+	}
+	sum, err = r.RunShards(context.Background(), AllShards()[8:])
+	if err != nil || sum.Refreshed != len(insts)-want {
+		t.Errorf("RunShards(8..15) = %+v, %v; want %d refreshed", sum, err, len(insts)-want)
+	}
+	for _, bad := range [][]int{{-1}, {store.DueShards}} {
+		if _, err := r.RunShards(context.Background(), bad); !errors.Is(err, store.ErrInvalid) {
+			t.Errorf("RunShards(%v) error = %v, want store.ErrInvalid", bad, err)
+		}
+	}
+}
