@@ -29,7 +29,13 @@ func main() {
 	r := a.PassRefresher(os.Stdout)
 	// The invocation fails (and the function's Errors alarm fires) only when the pass counts as failed:
 	// circuit breaker or store unavailable. Running out of time is reported in the summary instead.
-	lambda.Start(func(ctx context.Context) (refresh.Summary, error) {
-		return r.RunPass(ctx)
+	lambda.Start(func(ctx context.Context, ev event) (refresh.Summary, error) {
+		return r.RunShards(ctx, ev.Shards)
 	})
+}
+
+// event is the invocation's input. The schedule's own event has no "shards", which means every shard;
+// a target with the constant input {"shards": [0, 1, 2, 3]} runs a pass over those only (fan-out).
+type event struct {
+	Shards []int `json:"shards"`
 }
