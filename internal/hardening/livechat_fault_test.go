@@ -1,0 +1,297 @@
+package hardening_test
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"lcauth/internal/livechattest"
+	"lcauth/internal/refresh"
+	"lcauth/internal/store"
+)
+
+// installDirect saves an installation for a new simulator account with tokens minted by the
+// simulator, without the browser flow; it returns the installation, its API key and the account.
+func (s *stack) installDirect() (*store.Installation, string, livechattest.Account) {
+	s.t.Helper()
+	acc := s.sim.AddAccount(livechattest.Account{Chats: 3})
+	tok := s.sim.GrantTokens(acc.AccountID)
+	inst, key, err := s.st.Install(context.Background(), store.Grant{
+		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, Scope: tok.Scope,
+		ExpiresAt: tok.Expiry, OrganizationID: tok.OrganizationID, AccountID: tok.AccountID, Region: tok.Region,
+	})
+	if err != nil {
+		s.t.Fatalf("install: %v", err)
+	}
+	return inst, key, acc
+}
+
+// unchanged asserts that the stored installation still has before's tokens and version and is active:
+// a fault lost nothing and marked nothing.
+func (s *stack) unchanged(before *store.Installation) *store.Installation {
+	s.t.Helper()
+	now := s.get(before.ID)
+	switch {
+	case now.Status != store.StatusActive:
+		s.t.Fatalf("installation marked %s (%s) by a fault that is not its own", now.Status, now.StatusReason)
+	case now.AccessToken != before.AccessToken || now.RefreshToken != before.RefreshToken:
+		s.t.Fatal("the stored tokens changed")
+	case now.Version != before.Version:
+		s.t.Fatalf("version %d, want %d", now.Version, before.Version)
+	}
+	return now
+}
+
+// passRefresher is a refresher over the stack's store and LiveChat client with test-scaled timings,
+// logging to the stack's log and writing metrics to metrics.
+func (s *stack) passRefresher(metrics *syncBuffer) *refresh.Refresher {
+	return refresh.New(s.st, s.app.LiveChat(), refresh.Options{
+		Concurrency: 4, LeaseTTL: 10 * time.Second, WaitForOther: 2 * time.Second, SafetyMargin: 300 * time.Millisecond,
+		BaseBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, MaxGlobalBackoff: 200 * time.Millisecond,
+		StoreTimeout: 2 * time.Second, MinCallTime: 100 * time.Millisecond, MaxAttempts: 3,
+		Now: s.sim.Now, Logger: slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Metrics: metrics, OwnerPrefix: "pass",
+	})
+}
+
+// metricValue returns the value of an EMF metric in the last metrics line that has it (-1 if none).
+func metricValue(metrics, name string) float64 {
+	v := -1.0
+	for _, line := range strings.Split(metrics, "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		if f, ok := m[name].(float64); ok {
+			v = f
+		}
+	}
+	return v
+}
+
+// TestFault_ListChatsFailuresAnswerJSONAndKeepTokens: whatever list_chats does wrong (5xx, 429, cut-off
+// or malformed JSON, an 11 MiB body, a reset connection, a hang, slowness), /chats answers a JSON error
+// with the right status (or 200 when it merely was slow), touches no token and marks nothing.
+func TestFault_ListChatsFailuresAnswerJSONAndKeepTokens(t *testing.T) {
+	s := newStack(t, stackConfig{lcTimeout: time.Second})
+	inst, key, acc := s.installDirect()
+	tests := []struct {
+		name   string
+		fault  livechattest.Fault
+		status int
+		code   string
+		class  string
+	}{
+		{"500 internal", livechattest.Fault{Status: 500}, 502, "upstream_error", "transient"},
+		{"503 service unavailable", livechattest.Fault{Status: 503}, 502, "upstream_error", "transient"},
+		{"429 with Retry-After", livechattest.Fault{Status: 429, RetryAfter: 7 * time.Second}, 429, "rate_limited", "rate_limited"},
+		{"truncated JSON", livechattest.Fault{Malformed: true}, 502, "upstream_error", "transient"},
+		{"HTML instead of JSON", livechattest.Fault{Status: 200, Body: "<html>proxy error</html>"}, 502, "upstream_error", "transient"},
+		{"error body not JSON", livechattest.Fault{Status: 502, Body: "Bad Gateway"}, 502, "upstream_error", "transient"},
+		{"huge body", livechattest.Fault{Huge: true}, 502, "upstream_error", "transient"},
+		{"connection reset", livechattest.Fault{Reset: true}, 502, "upstream_error", "transient"},
+		{"hang until timeout", livechattest.Fault{Hang: true}, 504, "upstream_timeout", "transient"},
+		{"slower than the client timeout", livechattest.Fault{Latency: 3 * time.Second}, 504, "upstream_timeout", "transient"},
+		{"slow but in time", livechattest.Fault{Latency: 200 * time.Millisecond}, 200, "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s.sim.ClearFaults()
+			f := tt.fault
+			f.Times = 1
+			s.sim.InjectFault(livechattest.EndpointListChats, f)
+			r := s.chats(key, "limit=5")
+			if tt.status == http.StatusOK {
+				if r.status != http.StatusOK {
+					t.Fatalf("status %d: %s", r.status, r.body)
+				}
+			} else {
+				r.jsonError(t, tt.status, tt.code)
+				l := s.lastRequestLog("chats")
+				if l["status"] != float64(tt.status) || l["error_class"] != tt.class {
+					t.Fatalf("request log %v, want status %d error_class %s", l, tt.status, tt.class)
+				}
+			}
+			if tt.status == http.StatusTooManyRequests && r.header.Get("Retry-After") != "7" {
+				t.Fatalf("Retry-After %q, want LiveChat's 7", r.header.Get("Retry-After"))
+			}
+			s.unchanged(inst)
+			if n := s.sim.RefreshesOf(acc.AccountID); n != 0 {
+				t.Fatalf("%d refreshes for a list_chats fault", n)
+			}
+			// The next request, with LiveChat healthy again, works.
+			if r := s.chats(key, "limit=5"); r.status != http.StatusOK {
+				t.Fatalf("after the fault: %d %s", r.status, r.body)
+			}
+		})
+	}
+	t.Run("token rejected once: one refresh, one retry", func(t *testing.T) {
+		s.sim.ClearFaults()
+		s.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: 401, Times: 1})
+		if r := s.chats(key, "limit=5"); r.status != http.StatusOK {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		if n := s.sim.RefreshesOf(acc.AccountID); n != 1 {
+			t.Fatalf("%d refreshes, want 1", n)
+		}
+		if l := s.lastRequestLog("chats"); l["refreshed"] != "rejected" {
+			t.Fatalf("request log %v, want refreshed=rejected", l)
+		}
+		now := s.get(inst.ID)
+		if now.Version != inst.Version+1 || !s.sim.TokenValid(now.AccessToken) {
+			t.Fatal("the refreshed token was not saved")
+		}
+	})
+	s.noSecretsLogged(key, inst.AccessToken, inst.RefreshToken)
+}
+
+// TestFault_TokenEndpointFailuresDuringChats: with the access token expired, a failing refresh
+// answers a JSON 429/502/504 and leaves the stored tokens and status as they were (even when LiveChat
+// claims our client credentials are wrong); once LiveChat recovers, one refresh fixes it. With the token
+// about to expire but still valid, a failed refresh falls back to the old token.
+func TestFault_TokenEndpointFailuresDuringChats(t *testing.T) {
+	s := newStack(t, stackConfig{lcTimeout: time.Second})
+	inst, key, acc := s.installDirect()
+	s.sim.Advance(livechattest.DefaultTokenLifetime + time.Minute) // expired
+	tests := []struct {
+		name   string
+		fault  livechattest.Fault
+		status int
+		code   string
+		class  string
+	}{
+		{"500 server_error", livechattest.Fault{Status: 500}, 502, "upstream_error", "transient"},
+		{"429 temporarily_unavailable", livechattest.Fault{Status: 429, RetryAfter: 3 * time.Second}, 429, "rate_limited", "rate_limited"},
+		{"truncated JSON", livechattest.Fault{Malformed: true}, 502, "upstream_error", "transient"},
+		{"200 without a token", livechattest.Fault{Status: 200, Body: `{"token_type":"Bearer"}`}, 502, "upstream_error", "transient"},
+		{"huge body", livechattest.Fault{Huge: true}, 502, "upstream_error", "transient"},
+		{"connection reset", livechattest.Fault{Reset: true}, 502, "upstream_error", "transient"},
+		{"hang until timeout", livechattest.Fault{Hang: true}, 504, "upstream_timeout", "transient"},
+		{"401 unauthorized_client (our credentials?)", livechattest.Fault{Status: 401}, 502, "upstream_error", "misconfiguration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s.sim.ClearFaults()
+			f := tt.fault
+			f.Times = 1
+			s.sim.InjectFault(livechattest.EndpointTokenRefresh, f)
+			r := s.chats(key, "limit=5")
+			r.jsonError(t, tt.status, tt.code)
+			if l := s.lastRequestLog("chats"); l["error_class"] != tt.class || l["refreshed"] != "expiring" {
+				t.Fatalf("request log %v, want error_class %s refreshed=expiring", l, tt.class)
+			}
+			if !s.hasLog("refresh: refresh failed", map[string]any{"installation_id": inst.ID, "class": tt.class}) {
+				t.Fatal(`no "refresh: refresh failed" line with the class`)
+			}
+			now := s.unchanged(inst)
+			if now.LastRefreshError == nil || now.LastRefreshError.Class != tt.class {
+				t.Fatalf("LastRefreshError = %+v, want class %s", now.LastRefreshError, tt.class)
+			}
+			if n := s.sim.RefreshesOf(acc.AccountID); n != 0 {
+				t.Fatalf("%d successful refreshes", n)
+			}
+		})
+	}
+	s.sim.ClearFaults()
+	if r := s.chats(key, "limit=5"); r.status != http.StatusOK {
+		t.Fatalf("after LiveChat recovered: %d %s", r.status, r.body)
+	}
+	now := s.get(inst.ID)
+	if n := s.sim.RefreshesOf(acc.AccountID); n != 1 || now.Version != inst.Version+1 || now.LastRefreshError != nil || !s.sim.TokenValid(now.AccessToken) {
+		t.Fatalf("recovery: %d refreshes, version %d (was %d), last error %+v", n, now.Version, inst.Version, now.LastRefreshError)
+	}
+
+	t.Run("expiring but valid: falls back to the old token", func(t *testing.T) {
+		s.sim.Advance(now.ExpiresAt.Sub(s.sim.Now()) - time.Minute)
+		s.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 503, Times: 1})
+		if r := s.chats(key, "limit=5"); r.status != http.StatusOK {
+			t.Fatalf("status %d: %s", r.status, r.body)
+		}
+		if l := s.lastRequestLog("chats"); l["error_class"] != "refresh_transient" {
+			t.Fatalf("request log %v, want error_class refresh_transient", l)
+		}
+		s.unchanged(now)
+	})
+	s.noSecretsLogged(key, inst.AccessToken, inst.RefreshToken, now.AccessToken)
+}
+
+// TestFault_TokenEndpointFailuresDuringPass: a scheduled pass meets 5xx, 429, malformed answers and
+// resets: it retries with backoff, counts the class in its summary and metrics, keeps every token and
+// marks nothing; wrong client credentials across installations trip the circuit breaker instead of
+// marking anyone; the next healthy pass refreshes them all.
+func TestFault_TokenEndpointFailuresDuringPass(t *testing.T) {
+	s := newStack(t, stackConfig{lcTimeout: time.Second})
+	var insts []*store.Installation
+	var accs []livechattest.Account
+	for range 3 {
+		inst, _, acc := s.installDirect()
+		insts, accs = append(insts, inst), append(accs, acc)
+	}
+	s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute) // due within the default 60m window
+	tests := []struct {
+		name   string
+		fault  livechattest.Fault
+		class  string
+		metric string
+	}{
+		{"500", livechattest.Fault{Status: 500}, "transient", "FailedTransient"},
+		{"429", livechattest.Fault{Status: 429}, "rate_limited", "FailedRateLimited"},
+		{"truncated JSON", livechattest.Fault{Malformed: true}, "transient", "FailedTransient"},
+		{"connection reset", livechattest.Fault{Reset: true}, "transient", "FailedTransient"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s.sim.ClearFaults()
+			s.sim.InjectFault(livechattest.EndpointTokenRefresh, tt.fault)
+			metrics := &syncBuffer{}
+			sum, err := s.passRefresher(metrics).RunPass(context.Background())
+			if err != nil {
+				t.Fatalf("RunPass: %v (a LiveChat outage must not fail the pass)", err)
+			}
+			if sum.Failed[tt.class] != 3 || sum.Refreshed != 0 || sum.ReauthorizationRequired != 0 || sum.PassFailed {
+				t.Fatalf("summary %+v, want 3 failed as %s", sum, tt.class)
+			}
+			if sum.Retries == 0 {
+				t.Fatal("no retries")
+			}
+			if got := metricValue(metrics.String(), tt.metric); got != 3 {
+				t.Fatalf("metric %s = %v, want 3\n%s", tt.metric, got, metrics.String())
+			}
+			for _, inst := range insts {
+				s.unchanged(inst)
+			}
+		})
+	}
+	t.Run("wrong client secret trips the circuit breaker", func(t *testing.T) {
+		s.sim.ClearFaults()
+		s.sim.SetClientSecret("rotated-at-livechat-but-not-here")
+		defer s.sim.SetClientSecret(clientSecret)
+		metrics := &syncBuffer{}
+		sum, err := s.passRefresher(metrics).RunPass(context.Background())
+		if err == nil || !sum.PassFailed || sum.StoppedReason != refresh.StopCircuitBreaker {
+			t.Fatalf("summary %+v err %v, want a failed pass stopped by the circuit breaker", sum, err)
+		}
+		if metricValue(metrics.String(), "PassFailed") != 1 {
+			t.Fatalf("PassFailed metric not 1:\n%s", metrics.String())
+		}
+		for _, inst := range insts {
+			s.unchanged(inst)
+		}
+	})
+	s.sim.ClearFaults()
+	sum, err := s.passRefresher(&syncBuffer{}).RunPass(context.Background())
+	if err != nil || sum.Refreshed != 3 {
+		t.Fatalf("healthy pass: %+v %v", sum, err)
+	}
+	for i, inst := range insts {
+		now := s.get(inst.ID)
+		if now.Version != inst.Version+1 || !s.sim.TokenValid(now.AccessToken) || s.sim.RefreshesOf(accs[i].AccountID) != 1 {
+			t.Fatalf("installation %d not recovered: version %d", i, now.Version)
+		}
+	}
+	s.noSecretsLogged(insts[0].AccessToken, insts[0].RefreshToken)
+}
