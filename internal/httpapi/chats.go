@@ -10,11 +10,16 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"lcauth/internal/livechat"
 	"lcauth/internal/refresh"
 	"lcauth/internal/store"
 )
+
+// minUsableValidity is how long a token must still be valid to be used without waiting for a refresh
+// another process has in flight.
+const minUsableValidity = 15 * time.Second
 
 // maxAuthorizationLen bounds the Authorization header; an lcauth API key is well under 100 characters.
 const maxAuthorizationLen = 512
@@ -75,7 +80,11 @@ func (s *Server) chats(w http.ResponseWriter, r *http.Request) *apiError {
 		return s.reauthorization("This installation's authorization was withdrawn or expired.")
 	}
 
-	if inst.ExpiresAt.Sub(s.now()) < s.refreshMargin {
+	now := s.now()
+	leasedElsewhere := inst.LeaseOwner != "" && inst.LeaseExpiresAt.After(now)
+	if inst.ExpiresAt.Sub(now) < s.refreshMargin && !(leasedElsewhere && inst.ExpiresAt.Sub(now) > minUsableValidity) {
+		// (A token still valid for a while is used as is while another process refreshes it: waiting
+		// for that process would only add latency.)
 		ri.refreshed = "expiring"
 		fresh, err := s.refresher.RefreshInstallation(ctx, inst)
 		switch {
