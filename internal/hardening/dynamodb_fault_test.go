@@ -1,0 +1,296 @@
+package hardening_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"lcauth/internal/livechat"
+	"lcauth/internal/livechattest"
+	"lcauth/internal/refresh"
+	"lcauth/internal/store"
+)
+
+// passRefresherWith is passRefresher with another token client.
+func (s *stack) passRefresherWith(lc refresh.TokenClient, metrics *syncBuffer) *refresh.Refresher {
+	o := s.passRefresher(metrics).Options()
+	o.Logger = slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return refresh.New(s.st, lc, o)
+}
+
+// TestFault_DynamoDBThrottlingOnChats: one throttled read is absorbed by the SDK's retry; a table that
+// stays throttled gives a JSON 5xx with the store named in the log line and no API key in it.
+func TestFault_DynamoDBThrottlingOnChats(t *testing.T) {
+	s := newStack(t, stackConfig{})
+	inst, key, _ := s.installDirect()
+
+	s.db.add(ddbRule{op: "GetItem", kind: ddbThrottle, times: 1})
+	if r := s.chats(key, "limit=3"); r.status != http.StatusOK {
+		t.Fatalf("one throttled read: %d %s", r.status, r.body)
+	}
+	if s.db.injected(ddbThrottle) != 1 {
+		t.Fatal("the fault was not injected")
+	}
+
+	s.db.add(ddbRule{op: "GetItem", kind: ddbThrottle})
+	r := s.chats(key, "limit=3")
+	if r.status < 500 {
+		t.Fatalf("throttled table: status %d", r.status)
+	}
+	r.anyJSONError(t)
+	if l := s.lastRequestLog("chats"); l["error_class"] != "store" || l["error"] == nil {
+		t.Fatalf("request log %v, want error_class store and the error", l)
+	}
+	s.db.clear()
+	s.unchanged(inst)
+	if r := s.chats(key, "limit=3"); r.status != http.StatusOK {
+		t.Fatalf("after throttling ended: %d", r.status)
+	}
+	s.noSecretsLogged(key, inst.AccessToken, inst.RefreshToken)
+}
+
+// TestFault_DynamoDBThrottlingOnCallback: when the installation cannot be written, the callback
+// answers a 5xx, stores nothing, and never logs the code; the person can start again.
+func TestFault_DynamoDBThrottlingOnCallback(t *testing.T) {
+	s := newStack(t, stackConfig{})
+	b := newBrowser(t)
+	b.accept = "application/json"
+	cb := s.consent(s.startInstall(b), s.account.AccountID)
+	u, _ := url.Parse(cb)
+	code := u.Query().Get("code")
+	s.db.add(ddbRule{op: "UpdateItem", kind: ddbThrottle})
+	r := b.get(cb)
+	if r.status < 500 {
+		t.Fatalf("status %d", r.status)
+	}
+	r.anyJSONError(t)
+	s.db.clear()
+	if _, err := s.st.Get(context.Background(), store.InstallationID(s.account.OrganizationID, s.account.AccountID)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("an installation exists after a failed write: %v", err)
+	}
+	s.noSecretsLogged(code)
+	res := s.install(s.account.AccountID)
+	if s.chats(res.APIKey, "limit=1").status != http.StatusOK {
+		t.Fatal("starting again did not work")
+	}
+}
+
+// TestFault_DynamoDBThrottledDuringPass: a pass whose due-index query stays throttled stops as
+// store_unavailable (failed pass, PassFailed metric) without touching anything; a throttled write that
+// the SDK retries does not stop the next pass.
+func TestFault_DynamoDBThrottledDuringPass(t *testing.T) {
+	s := newStack(t, stackConfig{})
+	var insts []*store.Installation
+	for range 3 {
+		inst, _, _ := s.installDirect()
+		insts = append(insts, inst)
+	}
+	s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
+
+	s.db.add(ddbRule{op: "Query", kind: ddbThrottle})
+	metrics := &syncBuffer{}
+	sum, err := s.passRefresher(metrics).RunPass(context.Background())
+	if !errors.Is(err, refresh.ErrStoreUnavailable) || sum.StoppedReason != refresh.StopStoreUnavailable || !sum.PassFailed {
+		t.Fatalf("summary %+v err %v, want store_unavailable", sum, err)
+	}
+	if metricValue(metrics.String(), "PassFailed") != 1 {
+		t.Fatalf("PassFailed metric not 1:\n%s", metrics.String())
+	}
+	for _, inst := range insts {
+		s.unchanged(inst)
+	}
+	s.db.clear()
+
+	s.db.add(ddbRule{op: "UpdateItem", kind: ddbThrottle, times: 2})
+	sum, err = s.passRefresher(&syncBuffer{}).RunPass(context.Background())
+	if err != nil || sum.Refreshed != 3 {
+		t.Fatalf("pass with two throttled writes: %+v %v", sum, err)
+	}
+	for _, inst := range insts {
+		if now := s.get(inst.ID); now.Version != inst.Version+1 || !s.sim.TokenValid(now.AccessToken) {
+			t.Fatalf("installation not refreshed: version %d", now.Version)
+		}
+	}
+}
+
+// TestFault_DynamoDBGoesAwayMidPass: the table's endpoint disappears in the middle of a pass. The pass
+// stops or records store failures; no installation is marked, none loses its tokens; after the endpoint
+// is back (and the dead leases expired) the next pass refreshes the rest, and every stored token is the
+// newest one LiveChat issued (at most one refresh per installation was lost on the way).
+func TestFault_DynamoDBGoesAwayMidPass(t *testing.T) {
+	s := newStack(t, stackConfig{})
+	const n = 12
+	var insts []*store.Installation
+	var accs []livechattest.Account
+	for range n {
+		inst, _, acc := s.installDirect()
+		insts, accs = append(insts, inst), append(accs, acc)
+	}
+	s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
+
+	// 16 shard queries, then a few leases and saves, then nothing answers.
+	s.db.add(ddbRule{kind: ddbDown, after: store.DueShards + 9})
+	metrics := &syncBuffer{}
+	sum, err := s.passRefresher(metrics).RunPass(context.Background())
+	if sum.Refreshed >= n {
+		t.Fatalf("the outage did not bite: %+v", sum)
+	}
+	if err == nil && sum.Failed["store"] == 0 && sum.Left == 0 {
+		t.Fatalf("summary %+v err %v: the outage is not reported", sum, err)
+	}
+	if sum.ReauthorizationRequired != 0 {
+		t.Fatalf("summary %+v: installations marked during a store outage", sum)
+	}
+	t.Logf("pass during the outage: %+v, err %v", sum, err)
+	s.db.clear()
+	for _, inst := range insts {
+		if now := s.get(inst.ID); now.Status != store.StatusActive || now.AccessToken == "" || now.RefreshToken == "" {
+			t.Fatalf("installation %s damaged by the outage: %s", inst.ID, now.Status)
+		}
+	}
+
+	// Leases taken before the outage expire after LeaseTTL (10s in passRefresher, on the shared clock).
+	s.sim.Advance(11 * time.Second)
+	sum2, err := s.passRefresher(&syncBuffer{}).RunPass(context.Background())
+	if err != nil || sum2.FailedTotal() != 0 {
+		t.Fatalf("pass after the outage: %+v %v", sum2, err)
+	}
+	for i, inst := range insts {
+		now := s.get(inst.ID)
+		refreshes := s.sim.RefreshesOf(accs[i].AccountID)
+		switch {
+		case now.Status != store.StatusActive:
+			t.Fatalf("installation %d is %s", i, now.Status)
+		case now.Version != inst.Version+1:
+			t.Fatalf("installation %d: version %d, want exactly one saved refresh (%d)", i, now.Version, inst.Version+1)
+		case !s.sim.TokenValid(now.AccessToken):
+			t.Fatalf("installation %d: the stored access token is not valid at LiveChat", i)
+		case refreshes < 1 || refreshes > 2:
+			t.Fatalf("installation %d: %d refreshes at LiveChat, want 1 (or 2 if one was lost to the outage)", i, refreshes)
+		}
+	}
+}
+
+// savedFailsClient is a TokenClient whose successful refreshes are followed by a DynamoDB outage for
+// writes: LiveChat minted a token, and it cannot be saved.
+type savedFailsClient struct {
+	inner refresh.TokenClient
+	db    *ddbFaults
+	once  sync.Once
+}
+
+func (c *savedFailsClient) Refresh(ctx context.Context, refreshToken string) (*livechat.Token, error) {
+	tok, err := c.inner.Refresh(ctx, refreshToken)
+	if err == nil {
+		c.once.Do(func() { c.db.add(ddbRule{op: "UpdateItem", kind: ddbServerError}) })
+	}
+	return tok, err
+}
+
+// TestFault_RefreshSucceedsButSaveFails: LiveChat refreshed, DynamoDB refused the write. The pass
+// reports a store failure (log line and FailedStore metric); the stored tokens are the old ones and
+// still work; the next pass, after the lease expired, refreshes again and saves. The same through
+// /chats: a JSON 5xx, then 503 refresh_in_progress while the dead lease lasts, then 200.
+func TestFault_RefreshSucceedsButSaveFails(t *testing.T) {
+	s := newStack(t, stackConfig{})
+
+	t.Run("scheduled pass", func(t *testing.T) {
+		inst, key, acc := s.installDirect()
+		s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
+		metrics := &syncBuffer{}
+		sum, _ := s.passRefresherWith(&savedFailsClient{inner: s.app.LiveChat(), db: s.db}, metrics).RunPass(context.Background())
+		s.db.clear()
+		if sum.Failed["store"] != 1 || sum.Refreshed != 0 {
+			t.Fatalf("summary %+v, want one store failure", sum)
+		}
+		if metricValue(metrics.String(), "FailedStore") != 1 {
+			t.Fatalf("FailedStore metric not 1:\n%s", metrics.String())
+		}
+		if !s.hasLog("refresh: token refreshed at LiveChat but not saved", map[string]any{"installation_id": inst.ID}) {
+			t.Fatal(`no "token refreshed at LiveChat but not saved" log line`)
+		}
+		s.unchanged(inst)
+		if r := s.chats(key, "limit=1"); r.status != http.StatusOK {
+			t.Fatalf("the old token stopped working: %d", r.status)
+		}
+		s.sim.Advance(11 * time.Second)
+		sum, err := s.passRefresher(&syncBuffer{}).RunPass(context.Background())
+		if err != nil || sum.Refreshed != 1 {
+			t.Fatalf("recovery pass: %+v %v", sum, err)
+		}
+		now := s.get(inst.ID)
+		if now.Version != inst.Version+1 || !s.sim.TokenValid(now.AccessToken) || s.sim.RefreshesOf(acc.AccountID) != 2 {
+			t.Fatalf("after recovery: version %d, %d refreshes", now.Version, s.sim.RefreshesOf(acc.AccountID))
+		}
+	})
+
+	t.Run("on demand in /chats", func(t *testing.T) {
+		inst, key, acc := s.installDirect()
+		s.sim.Advance(livechattest.DefaultTokenLifetime + time.Minute)
+		// Lease taken, LiveChat answers, the save fails.
+		s.db.add(ddbRule{op: "UpdateItem", kind: ddbServerError, after: 1})
+		r := s.chats(key, "limit=1")
+		s.db.clear()
+		if r.status < 500 {
+			t.Fatalf("status %d", r.status)
+		}
+		r.anyJSONError(t)
+		s.unchanged(inst)
+		if s.sim.RefreshesOf(acc.AccountID) != 1 {
+			t.Fatal("LiveChat was not called")
+		}
+		// The dead lease blocks a second refresh until it expires: a clear, retryable answer.
+		r = s.chats(key, "limit=1")
+		r.jsonError(t, http.StatusServiceUnavailable, "upstream_error")
+		if r.header.Get("Retry-After") == "" {
+			t.Fatal("503 without Retry-After")
+		}
+		s.sim.Advance(refresh.DefaultLeaseTTL + time.Second)
+		if r := s.chats(key, "limit=1"); r.status != http.StatusOK {
+			t.Fatalf("after the lease expired: %d %s", r.status, r.body)
+		}
+		now := s.get(inst.ID)
+		if now.Version != inst.Version+1 || !s.sim.TokenValid(now.AccessToken) || s.sim.RefreshesOf(acc.AccountID) != 2 {
+			t.Fatalf("after recovery: version %d, %d refreshes", now.Version, s.sim.RefreshesOf(acc.AccountID))
+		}
+	})
+}
+
+// TestFault_ReinstallDuringRefreshWins: a reinstall lands while /chats is refreshing the old grant. The
+// refresh's version-checked save fails, its token is discarded (logged), the reinstall's tokens stay,
+// and the request is still answered with the newer token.
+func TestFault_ReinstallDuringRefreshWins(t *testing.T) {
+	s := newStack(t, stackConfig{})
+	res := s.install(s.account.AccountID)
+	s.sim.Advance(livechattest.DefaultTokenLifetime + time.Minute)
+	s.sim.SetLatency(livechattest.EndpointTokenRefresh, 700*time.Millisecond)
+
+	done := make(chan response, 1)
+	go func() { done <- s.chats(res.APIKey, "limit=1") }()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.sim.Calls(livechattest.EndpointTokenRefresh) == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	res2 := s.install(s.account.AccountID)
+	reinstalled := s.get(res2.InstallationID)
+	r := <-done
+	s.sim.SetLatency(livechattest.EndpointTokenRefresh, 0)
+	if r.status != http.StatusOK {
+		t.Fatalf("/chats during the reinstall: %d %s", r.status, r.body)
+	}
+	now := s.get(res2.InstallationID)
+	if now.AccessToken != reinstalled.AccessToken || now.Version != reinstalled.Version {
+		t.Fatal("an older in-flight refresh overwrote the reinstall")
+	}
+	if !s.hasLog("refresh: refreshed token discarded, installation changed meanwhile", map[string]any{"installation_id": res2.InstallationID}) {
+		t.Fatal("the discarded refresh was not logged")
+	}
+	if s.sim.RefreshesOf(s.account.AccountID) != 1 {
+		t.Fatalf("%d refreshes, want 1", s.sim.RefreshesOf(s.account.AccountID))
+	}
+}
