@@ -49,6 +49,7 @@ test: setup lint build ## Everything CI checks: lint, build, and all tests (-rac
 BENCH_PKGS := ./internal/store
 BENCH_PKGS += ./internal/sealing
 BENCH_PKGS += ./internal/refresh
+BENCH_PKGS += ./internal/httpapi
 BENCH_FLAGS ?=
 
 .PHONY: bench

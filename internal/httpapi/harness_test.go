@@ -91,7 +91,7 @@ const clientSecret = "sim-client-secret-9f8e7d"
 // env is one complete lcauth HTTP stack: our handlers on an httptest server, the LiveChat simulator,
 // a fresh dynalite table through a counting DynamoDB client, the real store, sealer and refresher.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	sim     *livechattest.Simulator
 	ts      *httptest.Server
 	st      *store.Store
@@ -115,7 +115,7 @@ func withPKCE(m string) envOption                    { return func(c *envConfig)
 func withSecret(s httpapi.SecretSource) envOption    { return func(c *envConfig) { c.secret = s } }
 func withOptions(f func(*httpapi.Options)) envOption { return func(c *envConfig) { c.opts = f } }
 
-func newEnv(t *testing.T, options ...envOption) *env {
+func newEnv(t testing.TB, options ...envOption) *env {
 	t.Helper()
 	cfg := envConfig{secret: secrets.Static(clientSecret)}
 	for _, o := range options {
@@ -177,7 +177,7 @@ func newEnv(t *testing.T, options ...envOption) *env {
 
 // browser is a cookie-keeping client that does not follow redirects, so each hop is checked.
 type browser struct {
-	t      *testing.T
+	t      testing.TB
 	client *http.Client
 	accept string
 }
@@ -195,7 +195,7 @@ type response struct {
 	body   string
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
@@ -204,7 +204,7 @@ func (r response) json(t *testing.T) map[string]any {
 	return m
 }
 
-func (r response) errorCode(t *testing.T) string {
+func (r response) errorCode(t testing.TB) string {
 	t.Helper()
 	m := r.json(t)
 	e, _ := m["error"].(map[string]any)
@@ -224,7 +224,7 @@ func (b *browser) get(rawURL string) response {
 	return do(b.t, b.client, req)
 }
 
-func do(t *testing.T, c *http.Client, req *http.Request) response {
+func do(t testing.TB, c *http.Client, req *http.Request) response {
 	t.Helper()
 	resp, err := c.Do(req)
 	if err != nil {

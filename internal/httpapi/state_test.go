@@ -134,3 +134,14 @@ func TestClip(t *testing.T) {
 		t.Fatalf("clip split a rune: %q", got)
 	}
 }
+
+func BenchmarkState_IssueAndVerify(b *testing.B) {
+	now := time.Unix(1_800_000_000, 0)
+	for b.Loop() {
+		k, _ := deriveStateKeys("secret")
+		st, _ := k.issue(now, "")
+		if _, err := k.verify(now, time.Minute, st.State, st.Cookie); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
