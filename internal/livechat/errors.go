@@ -260,6 +260,20 @@ func temporary(err error) bool {
 	if errors.As(err, &retryable) && retryable.RetryableError() {
 		return true
 	}
+	// AWS SDK errors carry the HTTP status (awshttp.ResponseError) and the AWS error code
+	// (smithy.APIError) but no RetryableError method: a 5xx, a 429 or a throttling code is an outage
+	// of the secret store, not a wrong secret.
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) && (status.HTTPStatusCode() >= 500 || status.HTTPStatusCode() == http.StatusTooManyRequests) {
+		return true
+	}
+	var coded interface{ ErrorCode() string }
+	if errors.As(err, &coded) {
+		switch coded.ErrorCode() {
+		case "ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded", "InternalServiceError", "InternalFailure", "ServiceUnavailable":
+			return true
+		}
+	}
 	var timeout interface{ Timeout() bool }
 	return errors.As(err, &timeout) && timeout.Timeout()
 }
