@@ -1,4 +1,4 @@
-// Command callback is the Lambda function behind GET /callback (and the page assets): verifies the state, exchanges the code, saves the installation and shows its API key once.
+// Command callback is the Lambda function behind GET /callback (and its page script): verifies the state, exchanges the code, saves the installation and shows its API key once.
 // Wiring only: configuration, composition (internal/app) and the API Gateway HTTP API (payload v2) adapter.
 package main
 

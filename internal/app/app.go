@@ -195,7 +195,7 @@ func (a *App) InstallHandler() http.Handler {
 	return a.http.InstallHandler()
 }
 
-// CallbackHandler serves /callback and the page assets (the callback function).
+// CallbackHandler serves /callback and the page script (the callback function).
 func (a *App) CallbackHandler() http.Handler {
 	if a.http == nil {
 		return unavailable(a.log)

@@ -232,7 +232,7 @@ func TestLambda_FlowThroughAPIGatewayV2Events(t *testing.T) {
 	if res.StatusCode != http.StatusUnauthorized || res.Headers["Www-Authenticate"] == "" {
 		t.Fatalf("chats without key: %d %v", res.StatusCode, res.Headers)
 	}
-	res = invoke(t, callback, v2Event("GET", "/assets/copy.js", "", nil, nil))
+	res = invoke(t, callback, v2Event("GET", "/callback", "asset=copy.js", nil, nil))
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("asset via the callback function: %d", res.StatusCode)
 	}

@@ -22,7 +22,7 @@ func TestFlow_InstallAllowCallbackThenChats(t *testing.T) {
 	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 		t.Fatalf("callback Content-Type = %q, want HTML for a browser", ct)
 	}
-	for _, want := range []string{e.account.OrganizationID, "lca_", "curl -H", "/chats?limit=10", `data-copy="api-key"`, `src="/assets/copy.js"`} {
+	for _, want := range []string{e.account.OrganizationID, "lca_", "curl -H", "/chats?limit=10", `data-copy="api-key"`, `src="/callback?asset=copy.js"`} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("success page lacks %q", want)
 		}

@@ -18,8 +18,8 @@ func TestSecurityHeaders_OnEveryResponse(t *testing.T) {
 		"callback error":   func() response { return b.get(e.ts.URL + "/callback") },
 		"chats 200":        func() response { return e.chats(key, "") },
 		"chats 401":        func() response { return e.chats("", "") },
-		"asset":            func() response { return b.get(e.ts.URL + "/assets/copy.js") },
-		"unknown asset":    func() response { return b.get(e.ts.URL + "/assets/evil.js") },
+		"asset":            func() response { return b.get(e.ts.URL + "/callback?asset=copy.js") },
+		"unknown asset":    func() response { return b.get(e.ts.URL + "/callback?asset=evil.js") },
 		"not found":        func() response { return b.get(e.ts.URL + "/nope") },
 		"method not allowed": func() response {
 			req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/install", nil)
@@ -84,18 +84,23 @@ func TestPages_InlineStyleMatchesCSPHashAndNoInlineScript(t *testing.T) {
 	}
 }
 
-func TestAssets_CopyScriptServed(t *testing.T) {
+func TestAssets_CopyScriptServedFromTheCallbackRoute(t *testing.T) {
 	e := newEnv(t)
-	r := e.browser().get(e.ts.URL + "/assets/copy.js")
+	r := e.browser().get(e.ts.URL + "/callback?asset=copy.js")
 	if r.status != http.StatusOK || r.header.Get("Content-Type") != "text/javascript; charset=utf-8" || !strings.Contains(r.body, "clipboard") {
 		t.Fatalf("got %d %q", r.status, r.header.Get("Content-Type"))
 	}
-	// The callback Lambda serves assets under any prefix (a stage name, for example).
+	for _, q := range []string{"asset=../state.go", "asset=copy.js&asset=x", "asset=copy.js&code=x", "asset="} {
+		if r := e.browser().get(e.ts.URL + "/callback?" + q); r.status != http.StatusNotFound {
+			t.Errorf("?%s: %d, want 404", q, r.status)
+		}
+	}
+	// The callback Lambda serves it whatever the path (a stage prefix, for example).
 	rec := newRecorder()
-	req, _ := http.NewRequest(http.MethodGet, "/prod/assets/copy.js", nil)
+	req, _ := http.NewRequest(http.MethodGet, "/prod/callback?asset=copy.js", nil)
 	e.srv.CallbackHandler().ServeHTTP(rec, req)
 	if rec.Code != http.StatusOK {
-		t.Fatalf("CallbackHandler /prod/assets/copy.js: %d", rec.Code)
+		t.Fatalf("CallbackHandler /prod/callback?asset=copy.js: %d", rec.Code)
 	}
 }
 

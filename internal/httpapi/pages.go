@@ -13,8 +13,13 @@ import (
 //go:embed assets/copy.js
 var assetFS embed.FS
 
-// AssetsPrefix is the path under which the static assets of the pages are served.
-const AssetsPrefix = "/assets/"
+// AssetParam is the query parameter of the callback URL that names a static asset of the pages
+// (/callback?asset=copy.js). Serving assets from the callback route itself needs no extra API route,
+// and the CSP's script-src 'self' covers it.
+const AssetParam = "asset"
+
+// assetNames are the files that can be asked for.
+var assetNames = map[string]bool{"copy.js": true}
 
 // pageCSS is inlined in every page and allowed by its hash, so the CSP needs neither 'unsafe-inline'
 // nor another route for a stylesheet.
@@ -119,16 +124,17 @@ func writeAPIErrorHTML(w http.ResponseWriter, e *apiError, installURL string) {
 	renderHTML(w, e.Status, errorPage, errorData{Title: title, Message: e.Message, Hint: e.Hint, InstallURL: link, Code: e.Code})
 }
 
-// serveAsset answers GET /assets/<name> for the embedded files.
+// serveAsset answers GET <callback path>?asset=<name> for the embedded files.
 func serveAsset(w http.ResponseWriter, r *http.Request) *apiError {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, "GET, HEAD")
 	}
-	name := r.URL.Path[len(AssetsPrefix)-1:]
-	if name != "/copy.js" {
+	q := r.URL.Query()
+	name := q.Get(AssetParam)
+	if len(q) != 1 || len(q[AssetParam]) != 1 || !assetNames[name] {
 		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such asset."}
 	}
-	b, err := assetFS.ReadFile("assets" + name)
+	b, err := assetFS.ReadFile("assets/" + name)
 	if err != nil {
 		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such asset."}
 	}

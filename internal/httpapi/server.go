@@ -173,7 +173,7 @@ func New(opts Options) (*Server, error) {
 	if s.chatsURL == "" {
 		s.chatsURL = sibling(cb, "chats")
 	}
-	s.scriptURL = path.Join(path.Dir(cb.Path), AssetsPrefix, "copy.js")
+	s.scriptURL = cb.Path + "?" + AssetParam + "=copy.js"
 	// A Secure cookie over plain http would be dropped by the browser (and by Go's cookie jar), so the
 	// flag follows the scheme of the public callback URL: always set in AWS, where it is https.
 	s.secure = cb.Scheme == "https"
@@ -212,14 +212,12 @@ type Route struct {
 	Function string // the Lambda function serving it (config.Function*)
 }
 
-// Routes lists every route and the function that serves it. The assets of the pages (the copy-button
-// script) are served by the callback function; without that route the page still works, only the copy
-// buttons stay hidden.
+// Routes lists every route and the function that serves it. The pages' script is served by the
+// callback route itself (?asset=copy.js), so no other route exists.
 func Routes() []Route {
 	return []Route{
 		{http.MethodGet, "/install", "install"},
 		{http.MethodGet, "/callback", "callback"},
-		{http.MethodGet, AssetsPrefix + "{file}", "callback"},
 		{http.MethodGet, "/chats", "chats"},
 		{http.MethodPost, "/chats", "chats"},
 	}
@@ -228,17 +226,13 @@ func Routes() []Route {
 // InstallHandler serves /install whatever the path (the Lambda function behind one API route).
 func (s *Server) InstallHandler() http.Handler { return s.wrap("install", false, s.install) }
 
-// CallbackHandler serves /callback, and the page assets under .../assets/, whatever the rest of the path.
+// CallbackHandler serves /callback, and the pages' script at /callback?asset=copy.js, whatever the path.
 func (s *Server) CallbackHandler() http.Handler {
 	cb := s.wrap("callback", false, s.callback)
-	assets := s.wrap("assets", false, serveAsset)
+	assets := s.wrap("asset", false, serveAsset)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if i := strings.LastIndex(r.URL.Path, AssetsPrefix); i >= 0 {
-			r2 := *r
-			u := *r.URL
-			u.Path = r.URL.Path[i:]
-			r2.URL = &u
-			assets.ServeHTTP(w, &r2)
+		if strings.HasPrefix(r.URL.RawQuery, AssetParam+"=") {
+			assets.ServeHTTP(w, r)
 			return
 		}
 		cb.ServeHTTP(w, r)
@@ -249,7 +243,7 @@ func (s *Server) CallbackHandler() http.Handler {
 func (s *Server) ChatsHandler() http.Handler { return s.wrap("chats", true, s.chats) }
 
 // Handler serves every route on one mux (local server, local mode): the install and callback paths of
-// the configured URLs, /chats, and the assets.
+// the configured URLs and /chats.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	installPath := "/install"
@@ -270,7 +264,6 @@ func (s *Server) Handler() http.Handler {
 	}
 	handle(installPath, s.InstallHandler())
 	handle(s.callbackURL.Path, s.CallbackHandler())
-	handle(path.Join(path.Dir(s.callbackURL.Path), AssetsPrefix)+"/", s.CallbackHandler())
 	handle(chatsPath, s.ChatsHandler())
 	handle("/", s.wrap("not_found", false, func(w http.ResponseWriter, r *http.Request) *apiError {
 		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such route. The routes are /install, /callback and /chats."}
