@@ -312,20 +312,29 @@ func TestAbuse_APIKeyGuessingLearnsNothing(t *testing.T) {
 	s.noSecretsLogged(vals...)
 }
 
-// chatIDs returns the ids in a list_chats body.
-func chatIDs(t *testing.T, body string) map[string]bool {
-	t.Helper()
+// parseChatIDs returns the ids in a list_chats body.
+func parseChatIDs(body string) (map[string]bool, error) {
 	var b struct {
 		Chats []struct {
 			ID string `json:"id"`
 		} `json:"chats_summary"`
 	}
 	if err := json.Unmarshal([]byte(body), &b); err != nil {
-		t.Fatalf("list_chats body: %v", err)
+		return nil, err
 	}
 	ids := map[string]bool{}
 	for _, c := range b.Chats {
 		ids[c.ID] = true
+	}
+	return ids, nil
+}
+
+// chatIDs is parseChatIDs that fails the test on a bad body.
+func chatIDs(t *testing.T, body string) map[string]bool {
+	t.Helper()
+	ids, err := parseChatIDs(body)
+	if err != nil {
+		t.Fatalf("list_chats body: %v", err)
 	}
 	return ids
 }
