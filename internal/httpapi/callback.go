@@ -68,6 +68,11 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) *apiError {
 	}
 	now := s.now()
 	vs, err := keys.verify(now, s.stateTTL, state, stateCookie)
+	if err != nil && code != "" && stateCookie == "" && (errors.Is(err, errStateMalformed) || errors.Is(err, errStateSignature)) {
+		// A code with a state we never issued, in a browser that never started an install here: a
+		// Marketplace direct installation that carries a state of LiveChat's own. Same as no state.
+		return s.restart(w, r)
+	}
 	if err != nil {
 		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidState, Message: capitalize(err.Error()) + ".", Class: "state"}
 	}
@@ -121,7 +126,8 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) *apiError {
 	return nil
 }
 
-// restart handles a code that arrives without our state (a Marketplace direct installation): the code
+// restart handles a code that arrives without our state (a Marketplace direct installation: no state,
+// or a state we did not issue, and no state cookie): the code
 // is dropped unused (it cannot be tied to this browser) and the flow starts again through /install,
 // once. The restart cookie makes a second such request within the window a clear error, never a loop.
 func (s *Server) restart(w http.ResponseWriter, r *http.Request) *apiError {

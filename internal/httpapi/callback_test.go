@@ -229,6 +229,28 @@ func TestCallback_CodeWithoutStateRestartsOnceNeverLoops(t *testing.T) {
 	}
 }
 
+func TestCallback_CodeWithForeignStateAndNoCookieRestartsOnce(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	r := b.get(e.ts.URL + "/callback?code=dal%3Amarketplace-code&state=livechat-own-state")
+	if r.status != http.StatusFound || r.header.Get("Location") != e.ts.URL+"/install" {
+		t.Fatalf("first: %d Location %q, want 302 to /install", r.status, r.header.Get("Location"))
+	}
+	r = b.get(e.ts.URL + "/callback?code=dal%3Amarketplace-code-2&state=livechat-own-state")
+	if r.status != http.StatusBadRequest || !strings.Contains(r.body, httpapi.CodeRestartRefused) {
+		t.Fatalf("second: %d, want 400 restart_refused: %s", r.status, r.body)
+	}
+	// A foreign state in a browser that did start an install here is an attack, not a restart.
+	b2 := e.browser()
+	e.startInstall(b2)
+	if r := b2.get(e.ts.URL + "/callback?code=x&state=livechat-own-state"); r.status != http.StatusBadRequest || !strings.Contains(r.body, httpapi.CodeInvalidState) {
+		t.Fatalf("foreign state with our cookie: %d, want 400 invalid_state", r.status)
+	}
+	if e.sim.Calls(livechattest.EndpointTokenExchange) != 0 {
+		t.Fatal("a code without our state was exchanged")
+	}
+}
+
 func TestCallback_RestartWindowExpires(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
@@ -389,6 +411,7 @@ func TestCallback_OversizedInputsRejected(t *testing.T) {
 	e := newEnv(t)
 	b := e.browser()
 	b.accept = "application/json"
+	e.startInstall(b) // with a state cookie, a state that is not ours is an error, not a restart
 	tests := []struct {
 		name, url  string
 		wantStatus int
