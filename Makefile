@@ -63,6 +63,67 @@ bench: setup ## Run the benchmarks of BENCH_PKGS; results in bench/out/<UTC time
 clean: ## Remove build outputs and the CDK output.
 	rm -rf build cdk.out
 
+# --- AWS (infra/, cdk.json) ---
+CDK        := node_modules/.bin/cdk
+CDK_FLAGS  := --no-notices
+STACK_NAME ?= Lcauth
+# Extra cdk arguments, for example CDK_ARGS='-c alarmEmail=ops@example.com -c throwaway=true'.
+CDK_ARGS   ?=
+# The client id: `make deploy LIVECHAT_CLIENT_ID=...` (or exported). synth/destroy/bootstrap only
+# synthesize, so they fall back to an obviously fake id when none is given.
+CDK_CLIENT_ID   = $(if $(LIVECHAT_CLIENT_ID),-c livechatClientId=$(LIVECHAT_CLIENT_ID))
+CDK_ANY_CLIENT  = -c livechatClientId=$(or $(LIVECHAT_CLIENT_ID),synth-only-not-a-client-id)
+
+.PHONY: synth
+synth: node_modules/.package-lock.json build ## Synthesize the stack into cdk.out/ (offline, no AWS credentials; fake client id unless LIVECHAT_CLIENT_ID is set).
+	$(CDK) synth $(CDK_FLAGS) --quiet -c stackName=$(STACK_NAME) $(CDK_ANY_CLIENT) $(CDK_ARGS)
+	@echo "template: cdk.out/$(STACK_NAME).template.json"
+
+.PHONY: bootstrap
+bootstrap: node_modules/.package-lock.json aws-credentials build ## One-time `cdk bootstrap` of the current AWS account and region (needs AWS credentials).
+	$(CDK) bootstrap $(CDK_FLAGS) -c stackName=$(STACK_NAME) $(CDK_ANY_CLIENT) $(CDK_ARGS)
+
+.PHONY: deploy
+deploy: node_modules/.package-lock.json aws-credentials build ## Build every function, then `cdk deploy` the stack (needs AWS credentials and LIVECHAT_CLIENT_ID).
+	$(CDK) deploy $(CDK_FLAGS) -c stackName=$(STACK_NAME) $(CDK_CLIENT_ID) $(CDK_ARGS)
+
+.PHONY: destroy
+destroy: node_modules/.package-lock.json aws-credentials build ## `cdk destroy` the stack; the table, its key, the secret and the logs are kept unless deployed with -c throwaway=true.
+	$(CDK) destroy $(CDK_FLAGS) -c stackName=$(STACK_NAME) $(CDK_ANY_CLIENT) $(CDK_ARGS)
+
+.PHONY: secret
+secret: aws-credentials ## Store the LiveChat client secret in the deployed stack's secret (prompts, or reads LIVECHAT_CLIENT_SECRET).
+	@command -v aws >/dev/null 2>&1 || { echo "make secret needs the AWS CLI; without it, run the SetSecretCommand output of make deploy." >&2; exit 1; }
+	@arn=$$(aws cloudformation describe-stacks --stack-name "$(STACK_NAME)" --output text \
+	    --query "Stacks[0].Outputs[?OutputKey=='ClientSecretArn'].OutputValue") || { \
+	  echo "make secret: stack $(STACK_NAME) not found in this account/region: run make deploy first (or set STACK_NAME)." >&2; exit 1; }; \
+	if [ -z "$$arn" ] || [ "$$arn" = "None" ]; then echo "make secret: stack $(STACK_NAME) has no ClientSecretArn output." >&2; exit 1; fi; \
+	secret="$${LIVECHAT_CLIENT_SECRET:-}"; \
+	if [ -z "$$secret" ]; then read -rsp "LiveChat client secret (input hidden): " secret; echo; fi; \
+	if [ -z "$$secret" ] || [ "$$secret" = "REPLACE_WITH_LIVECHAT_CLIENT_SECRET" ]; then echo "make secret: no client secret given; nothing changed." >&2; exit 1; fi; \
+	printf '%s' "$$secret" | aws secretsmanager put-secret-value --secret-id "$$arn" --secret-string file:///dev/stdin --query VersionId --output text >/dev/null; \
+	echo "client secret stored in $$arn; the functions read it within LCAUTH_SECRET_TTL (default 5m)."
+
+# aws-credentials stops deploy/destroy/bootstrap/secret early, with the fix, when no AWS credentials
+# are usable. With the AWS CLI it asks STS; without it, it looks for the usual credential sources.
+.PHONY: aws-credentials
+aws-credentials:
+	@if command -v aws >/dev/null 2>&1; then \
+	  if ! err=$$(aws sts get-caller-identity --query Account --output text 2>&1 >/dev/null); then \
+	    echo "make: no usable AWS credentials: 'aws sts get-caller-identity' failed:" >&2; \
+	    echo "  $$(printf '%s' "$$err" | tail -n 1)" >&2; \
+	    echo "Configure credentials and a region first (aws configure, aws sso login --profile X with AWS_PROFILE=X," >&2; \
+	    echo "or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_REGION), then run this again." >&2; \
+	    exit 1; \
+	  fi; \
+	elif [ -z "$${AWS_ACCESS_KEY_ID:-}$${AWS_PROFILE:-}$${AWS_WEB_IDENTITY_TOKEN_FILE:-}$${AWS_CONTAINER_CREDENTIALS_FULL_URI:-}$${AWS_CONTAINER_CREDENTIALS_RELATIVE_URI:-}" ] \
+	    && [ ! -f "$${AWS_SHARED_CREDENTIALS_FILE:-$$HOME/.aws/credentials}" ] && [ ! -f "$${AWS_CONFIG_FILE:-$$HOME/.aws/config}" ]; then \
+	  echo "make: no AWS credentials found (no AWS_ACCESS_KEY_ID/AWS_PROFILE/web identity/container credentials in the" >&2; \
+	  echo "environment, no ~/.aws/credentials or ~/.aws/config) and no AWS CLI to ask. Install the AWS CLI and run" >&2; \
+	  echo "'aws configure' (or export AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION), then run this again." >&2; \
+	  exit 1; \
+	fi
+
 # --- Fuzzing (internal/*/*_fuzz_test.go; the seed corpora also run in `make test`) ---
 FUZZTIME ?= 30s
 
