@@ -423,3 +423,21 @@ func totalLiveChatCalls(s *livechattest.Simulator) int {
 	}
 	return n
 }
+
+func TestCallback_CostsOneExchangeAndOneDynamoDBWrite(t *testing.T) {
+	e := newEnv(t)
+	b := e.browser()
+	b.accept = "application/json"
+	cb := e.consent(e.startInstall(b), e.account.AccountID)
+	e.db.reset()
+	before := totalLiveChatCalls(e.sim)
+	if r := b.get(cb); r.status != http.StatusOK {
+		t.Fatalf("callback: %d %s", r.status, r.body)
+	}
+	if got := e.db.snapshot(); len(got) != 1 || got["UpdateItem"] != 1 {
+		t.Fatalf("DynamoDB calls of a callback = %v, want exactly one UpdateItem", got)
+	}
+	if got := totalLiveChatCalls(e.sim) - before; got != 1 || e.sim.Calls(livechattest.EndpointTokenExchange) != 1 {
+		t.Fatalf("LiveChat calls of a callback = %d, want 1 (the exchange)", got)
+	}
+}
