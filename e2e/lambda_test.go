@@ -1,0 +1,152 @@
+//go:build linux
+
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"lcauth/internal/livechattest"
+	"lcauth/internal/refresh"
+	"lcauth/internal/sealing/kmsfake"
+)
+
+// scheduledEvent is what the EventBridge schedule sends the refresh function.
+const scheduledEvent = `{"version":"0","id":"5f1b8c1e-0000-4000-8000-e2e000000001","detail-type":"Scheduled Event","source":"aws.events",` +
+	`"account":"111122223333","time":"2026-11-28T12:00:00Z","region":"us-east-1",` +
+	`"resources":["arn:aws:events:us-east-1:111122223333:rule/lcauth-refresh"],"detail":{}}`
+
+// TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator runs the production binaries, built as
+// `make build` builds them, under the Lambda Runtime Interface Emulator with the environment the
+// stack gives each function, against dynalite, the LiveChat simulator and the Secrets Manager and
+// KMS fakes: install -> consent -> callback -> chats through API Gateway v2 events, then one
+// scheduled refresh pass that refreshes the installation, and chats again with the new token.
+func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
+	// Tokens that live 30 minutes are inside the refresher's 60-minute window as soon as they exist.
+	w := newWorld(t, worldOptions{TokenLifetime: 30 * time.Minute})
+	logs := map[string]*syncBuffer{}
+	gw, emus := w.startFunctions(t, logs)
+	client := newFlowClient(t, gw)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	account := w.sim.Accounts()[0]
+
+	consent := func(ctx context.Context, authorizeURL string) (string, error) {
+		if !strings.HasPrefix(authorizeURL, w.simURL+"/?") {
+			t.Fatalf("/install redirected to %s, want the simulator's authorize URL", authorizeURL)
+		}
+		u, err := w.sim.Authorize(authorizeURL, account.AccountID)
+		if err != nil {
+			return "", err
+		}
+		return u.String(), nil
+	}
+	inst, err := installOverHTTP(ctx, client, worldBaseURL+"/install", consent)
+	if err != nil {
+		t.Fatalf("install flow through the functions: %v\ninstall log:\n%s\ncallback log:\n%s", err, logs["install"], logs["callback"])
+	}
+	if inst.AccountID != account.AccountID || inst.OrganizationID != account.OrganizationID {
+		t.Fatalf("installed %s/%s, want %s/%s", inst.OrganizationID, inst.AccountID, account.OrganizationID, account.AccountID)
+	}
+	if w.sm.Calls() == 0 {
+		t.Error("the client secret was not read from Secrets Manager")
+	}
+	if w.kms.Calls(kmsfake.OpGenerateDataKey) == 0 {
+		t.Error("the tokens were not sealed with a KMS data key")
+	}
+	assertNoPlainTokensInTable(t, ctx, w)
+
+	status, body, err := getJSON(ctx, client, worldBaseURL+"/chats?limit=3", bearer(inst.APIKey))
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("/chats: status %d, body %v, err %v\nchats log:\n%s", status, body, err, logs["chats"])
+	}
+	if list, _ := body["chats_summary"].([]any); len(list) != 3 {
+		t.Fatalf("/chats?limit=3 returned %v, want 3 chats", body)
+	}
+
+	out, err := emus["refresh"].Invoke(ctx, []byte(scheduledEvent))
+	if err != nil {
+		t.Fatalf("refresh pass: %v\nrefresh log:\n%s", err, logs["refresh"])
+	}
+	var sum refresh.Summary
+	if err := json.Unmarshal(out, &sum); err != nil {
+		t.Fatalf("refresh answered %q: %v", out, err)
+	}
+	if sum.Due != 1 || sum.Refreshed != 1 || sum.PassFailed {
+		t.Fatalf("refresh summary %+v, want the one installation due and refreshed", sum)
+	}
+	if n := w.sim.RefreshesOf(account.AccountID); n != 1 {
+		t.Fatalf("LiveChat saw %d refreshes of the account, want 1", n)
+	}
+	if !strings.Contains(logs["refresh"].String(), `"_aws"`) {
+		t.Error("the refresh function wrote no CloudWatch embedded metrics")
+	}
+
+	status, body, err = getJSON(ctx, client, worldBaseURL+"/chats", bearer(inst.APIKey))
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("/chats after the refresh: status %d, body %v, err %v", status, body, err)
+	}
+	if n := w.sim.RefreshesOf(account.AccountID); n != 1 {
+		t.Fatalf("/chats refreshed again right after the pass (%d refreshes)", n)
+	}
+
+	// Bad input gets clear 4xx answers from the real binaries too.
+	for _, tc := range []struct {
+		name, url string
+		header    http.Header
+		want      int
+	}{
+		{"chats without an API key", worldBaseURL + "/chats", nil, http.StatusUnauthorized},
+		{"chats with a forged API key", worldBaseURL + "/chats", bearer("lca_" + strings.Repeat("a", 40)), http.StatusUnauthorized},
+		{"callback without state", worldBaseURL + "/callback?code=dal%3Aabc", http.Header{"Accept": {"application/json"}}, http.StatusFound},
+		{"callback with a forged state", worldBaseURL + "/callback?code=dal%3Aabc&state=forged", http.Header{"Accept": {"application/json"}}, http.StatusBadRequest},
+		{"chats with an invalid limit", worldBaseURL + "/chats?limit=1000", bearer(inst.APIKey), http.StatusBadRequest},
+	} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, tc.url, nil)
+		for k, v := range tc.header {
+			req.Header[k] = v
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, resp.StatusCode, tc.want)
+		}
+	}
+
+	for fn, log := range logs {
+		if s := log.String(); strings.Contains(s, inst.APIKey) || strings.Contains(s, w.sim.ClientSecret()) {
+			t.Errorf("the %s function logged the API key or the client secret", fn)
+		}
+	}
+}
+
+// assertNoPlainTokensInTable scans the table and fails if any attribute holds a LiveChat token in
+// the clear (the simulator's access tokens start with the region, "dal:").
+func assertNoPlainTokensInTable(t *testing.T, ctx context.Context, w *world) {
+	t.Helper()
+	out, err := w.dynamo.Client(ctx).Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(worldTable)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Items) == 0 {
+		t.Fatal("the table holds no installation after the callback")
+	}
+	for _, item := range out.Items {
+		for name, v := range item {
+			if s, ok := v.(*types.AttributeValueMemberS); ok && strings.HasPrefix(s.Value, livechattest.DefaultRegion+":") {
+				t.Errorf("attribute %s holds a LiveChat token in the clear", name)
+			}
+		}
+	}
+}
