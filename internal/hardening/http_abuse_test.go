@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -484,14 +485,13 @@ func rawRequest(t *testing.T, base, raw string) int {
 }
 
 // endless is a request body that never ends; it counts what the server read.
-type endless struct{ n int64 }
+type endless struct{ n atomic.Int64 }
 
 func (e *endless) Read(p []byte) (int, error) {
 	for i := range p {
 		p[i] = ' '
 	}
-	e.n += int64(len(p))
-	if e.n > 64<<20 {
+	if e.n.Add(int64(len(p))) > 64<<20 {
 		return 0, io.EOF // safety stop: the test fails below if the server read this much
 	}
 	return len(p), nil
@@ -523,8 +523,8 @@ func TestAbuse_OversizedInputsGet4xx(t *testing.T) {
 	post(strings.NewReader(big), int64(len(big))).jsonError(t, http.StatusRequestEntityTooLarge, "request_too_large")
 	e := &endless{}
 	post(e, -1).jsonError(t, http.StatusRequestEntityTooLarge, "request_too_large")
-	if e.n > 8<<20 {
-		t.Fatalf("the server read %d bytes of an endless body", e.n)
+	if n := e.n.Load(); n > 8<<20 {
+		t.Fatalf("the server read %d bytes of an endless body", n)
 	}
 
 	req, _ := http.NewRequest(http.MethodGet, s.base+"/chats", nil)
