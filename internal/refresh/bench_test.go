@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sync/errgroup"
 
 	"lcauth/internal/dynalite/dynalitetest"
@@ -35,38 +36,72 @@ type countingDB struct {
 	queries, queryItems, scanned atomic.Int64
 	gets, getItems               atomic.Int64
 	updates, updateItems         atomic.Int64
+	// Capacity units DynamoDB (here dynalite) reports, in thousandths: reads by Query and GetItem,
+	// writes by UpdateItem, with the due index's share of the writes.
+	readMilli, writeMilli, indexWriteMilli atomic.Int64
+}
+
+// addCapacity adds what one call consumed.
+func addCapacity(total, index *atomic.Int64, cc *types.ConsumedCapacity) {
+	if cc == nil {
+		return
+	}
+	if cc.CapacityUnits != nil {
+		total.Add(int64(*cc.CapacityUnits * 1000))
+	}
+	if index != nil {
+		for _, c := range cc.GlobalSecondaryIndexes {
+			if c.CapacityUnits != nil {
+				index.Add(int64(*c.CapacityUnits * 1000))
+			}
+		}
+	}
 }
 
 func (c *countingDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	out, err := c.DynamoDBAPI.GetItem(ctx, in, opts...)
+	cp := *in
+	cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
+	out, err := c.DynamoDBAPI.GetItem(ctx, &cp, opts...)
 	c.gets.Add(1)
 	if err == nil && out.Item != nil {
 		c.getItems.Add(1)
+	}
+	if err == nil {
+		addCapacity(&c.readMilli, nil, out.ConsumedCapacity)
 	}
 	return out, err
 }
 
 func (c *countingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	out, err := c.DynamoDBAPI.UpdateItem(ctx, in, opts...)
+	cp := *in
+	cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
+	out, err := c.DynamoDBAPI.UpdateItem(ctx, &cp, opts...)
 	c.updates.Add(1)
 	if err == nil && out.Attributes != nil {
 		c.updateItems.Add(1)
+	}
+	if err == nil {
+		addCapacity(&c.writeMilli, &c.indexWriteMilli, out.ConsumedCapacity)
 	}
 	return out, err
 }
 
 func (c *countingDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	out, err := c.DynamoDBAPI.Query(ctx, in, opts...)
+	cp := *in
+	cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
+	out, err := c.DynamoDBAPI.Query(ctx, &cp, opts...)
 	c.queries.Add(1)
 	if err == nil {
 		c.queryItems.Add(int64(len(out.Items)))
 		c.scanned.Add(int64(out.ScannedCount))
+		addCapacity(&c.readMilli, nil, out.ConsumedCapacity)
 	}
 	return out, err
 }
 
 func (c *countingDB) reset() {
-	for _, v := range []*atomic.Int64{&c.queries, &c.queryItems, &c.scanned, &c.gets, &c.getItems, &c.updates, &c.updateItems} {
+	for _, v := range []*atomic.Int64{&c.queries, &c.queryItems, &c.scanned, &c.gets, &c.getItems, &c.updates, &c.updateItems,
+		&c.readMilli, &c.writeMilli, &c.indexWriteMilli} {
 		v.Store(0)
 	}
 }
@@ -197,6 +232,11 @@ func benchPass(b *testing.B, sim *livechattest.Simulator, st *store.Store, lc *l
 	b.ReportMetric(float64(db.queryItems.Load()+db.getItems.Load())/float64(refreshed), "items_read/install")
 	b.ReportMetric(float64(db.queryItems.Load()+db.getItems.Load()+db.updateItems.Load())/float64(refreshed), "items_returned/install")
 	b.ReportMetric(float64(db.updates.Load())/float64(refreshed), "writes/install")
+	b.ReportMetric(float64(db.readMilli.Load())/1000/float64(refreshed), "RCU/install")
+	b.ReportMetric(float64(db.writeMilli.Load())/1000/float64(refreshed), "WCU/install")
+	if idx := db.indexWriteMilli.Load(); idx > 0 { // dynalite reports no per-index capacity
+		b.ReportMetric(float64(idx)/1000/float64(refreshed), "index_WCU/install")
+	}
 	b.ReportMetric(float64(db.queries.Load())/float64(b.N), "queries/pass")
 	b.ReportMetric(float64(peak)/(1<<20), "heap_peak_MB")
 	b.ReportMetric(float64(ru.Maxrss)/1024, "maxrss_MB")
