@@ -58,6 +58,9 @@ type Server struct {
 // Start runs dynalite on a free 127.0.0.1 port and returns once it answers DynamoDB requests. The
 // caller must Close it. ctx bounds the startup only, not the server's lifetime.
 func Start(ctx context.Context, opts Options) (*Server, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("dynalite: start: %w", err)
+	}
 	bin, err := binary(opts.RepoRoot)
 	if err != nil {
 		return nil, err

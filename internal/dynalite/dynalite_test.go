@@ -134,3 +134,16 @@ func TestStart_DirKeepsDataAcrossRestarts(t *testing.T) {
 		t.Fatal("item written before the restart is gone")
 	}
 }
+
+func TestStart_CanceledContextFailsWithoutLeavingAServer(t *testing.T) {
+	cctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	srv, err := dynalite.Start(cctx, dynalite.Options{})
+	if err == nil {
+		srv.Close()
+		t.Fatal("Start with a canceled context succeeded")
+	}
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err = %v, want context.Canceled", err)
+	}
+}

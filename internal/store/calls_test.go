@@ -1,0 +1,125 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"lcauth/internal/store"
+)
+
+// countingDB counts the requests the store makes.
+type countingDB struct {
+	*dynamodb.Client
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *countingDB) count(op string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.calls[op]++
+}
+
+func (c *countingDB) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.calls
+	c.calls = map[string]int{}
+	return out
+}
+
+func (c *countingDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	c.count("GetItem")
+	return c.Client.GetItem(ctx, in, o...)
+}
+
+func (c *countingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	c.count("UpdateItem")
+	return c.Client.UpdateItem(ctx, in, o...)
+}
+
+func (c *countingDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	c.count("DeleteItem")
+	return c.Client.DeleteItem(ctx, in, o...)
+}
+
+func (c *countingDB) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	c.count("Query")
+	return c.Client.Query(ctx, in, o...)
+}
+
+func TestOperations_CostOneRequestEach(t *testing.T) {
+	f := newFixture(t)
+	db := &countingDB{Client: f.db, calls: map[string]int{}}
+	st := store.New(db, f.table, testSealer(t), store.WithClock(f.clock.Now))
+	var (
+		inst  *store.Installation
+		key   string
+		lease *store.Lease
+	)
+	steps := []struct {
+		name string
+		do   func() error
+		want map[string]int
+	}{
+		{"Install", func() (err error) {
+			inst, key, err = st.Install(ctx, f.grant("org-1", "acct-1", time.Minute, "x"))
+			return err
+		}, map[string]int{"UpdateItem": 1}},
+		{"Authenticate", func() error { _, err := st.Authenticate(ctx, key); return err }, map[string]int{"GetItem": 1}},
+		{"Authenticate with a malformed key", func() error { return want(st.Authenticate(ctx, "lca_nope"))(store.ErrUnauthorized) }, map[string]int{}},
+		{"Get", func() error { _, err := st.Get(ctx, inst.ID); return err }, map[string]int{"GetItem": 1}},
+		{"IssueAPIKey", func() (err error) { key, err = st.IssueAPIKey(ctx, inst.ID); return err }, map[string]int{"UpdateItem": 1}},
+		{"ListDue", func() error {
+			_, err := st.ListDue(ctx, f.clock.Now().Add(time.Hour), store.DueShard(inst.ID), "", 10)
+			return err
+		}, map[string]int{"Query": 1}},
+		{"AcquireLease", func() (err error) {
+			_, lease, err = st.AcquireLease(ctx, inst.ID, inst.Version, "w", time.Minute)
+			return err
+		}, map[string]int{"UpdateItem": 1}},
+		// A refused write explains itself with one read where the server does not return the old item
+		// (dynalite); DynamoDB returns it with the failure (ReturnValuesOnConditionCheckFailure).
+		{"AcquireLease refused", func() error {
+			_, _, err := st.AcquireLease(ctx, inst.ID, inst.Version, "w2", time.Minute)
+			return want(nil, err)(store.ErrLeaseHeld)
+		},
+			map[string]int{"UpdateItem": 1, "GetItem": 1}},
+		{"CompleteRefresh", func() error {
+			_, err := st.CompleteRefresh(ctx, lease, f.grant("org-1", "acct-1", time.Hour, "y"))
+			return err
+		}, map[string]int{"UpdateItem": 1}},
+		{"Delete", func() error { return st.Delete(ctx, inst.ID) }, map[string]int{"DeleteItem": 1}},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		got := db.take()
+		if len(got) != len(s.want) {
+			t.Errorf("%s made %v, want %v", s.name, got, s.want)
+			continue
+		}
+		for op, n := range s.want {
+			if got[op] != n {
+				t.Errorf("%s made %v, want %v", s.name, got, s.want)
+			}
+		}
+	}
+}
+
+// want checks that err is target; it returns the mismatch as an error.
+func want(_ any, err error) func(target error) error {
+	return func(target error) error {
+		if !errors.Is(err, target) {
+			return fmt.Errorf("err = %v, want %v", err, target)
+		}
+		return nil
+	}
+}
