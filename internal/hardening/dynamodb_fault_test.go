@@ -294,3 +294,72 @@ func TestFault_ReinstallDuringRefreshWins(t *testing.T) {
 		t.Fatalf("%d refreshes, want 1", s.sim.RefreshesOf(s.account.AccountID))
 	}
 }
+
+// TestFault_DynamoDBFailsAtEachRefreshStep: DynamoDB fails the write of each step of the lease protocol
+// in turn (take the lease; save the token; release after a LiveChat failure; mark after invalid_grant).
+// The pass reports the failure in its summary and metrics, the installation keeps its tokens and is
+// not marked by the store's fault, and the next pass (after the dead lease lapsed) finishes the job.
+func TestFault_DynamoDBFailsAtEachRefreshStep(t *testing.T) {
+	tests := []struct {
+		name string
+		// after: UpdateItem calls that succeed before the failure (0 = the lease itself fails).
+		after   int
+		prepare func(s *stack, acc livechattest.Account)
+		// failedClass is the pass's failure class; refreshes the LiveChat refreshes in the first pass.
+		failedClass string
+		refreshes   int
+		// finalStatus after the recovery pass.
+		finalStatus store.Status
+	}{
+		{"acquire lease", 0, nil, "store", 0, store.StatusActive},
+		{"complete refresh", 1, nil, "store", 1, store.StatusActive},
+		{"release lease after a LiveChat 500", 1, func(s *stack, _ livechattest.Account) {
+			s.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 500})
+		}, "transient", 0, store.StatusActive},
+		{"mark reauthorization after invalid_grant", 1, func(s *stack, acc livechattest.Account) {
+			s.sim.RevokeGrant(acc.AccountID)
+		}, "store", 0, store.StatusReauthorizationRequired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, stackConfig{})
+			inst, _, acc := s.installDirect()
+			s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
+			if tt.prepare != nil {
+				tt.prepare(s, acc)
+			}
+			s.db.add(ddbRule{op: "UpdateItem", kind: ddbServerError, after: tt.after})
+			metrics := &syncBuffer{}
+			sum, _ := s.passRefresher(metrics).RunPass(context.Background())
+			s.db.clear()
+			s.sim.ClearFaults()
+			if sum.Failed[tt.failedClass] != 1 || sum.Refreshed != 0 || sum.ReauthorizationRequired != 0 {
+				t.Fatalf("summary %+v, want one %s failure", sum, tt.failedClass)
+			}
+			metric := map[string]string{"store": "FailedStore", "transient": "FailedTransient"}[tt.failedClass]
+			if metricValue(metrics.String(), metric) != 1 {
+				t.Fatalf("metric %s not 1:\n%s", metric, metrics.String())
+			}
+			if got := s.sim.RefreshesOf(acc.AccountID); got != tt.refreshes {
+				t.Fatalf("%d refreshes at LiveChat, want %d", got, tt.refreshes)
+			}
+			s.unchanged(inst)
+
+			s.sim.Advance(11 * time.Second) // the dead lease lapses
+			sum, err := s.passRefresher(&syncBuffer{}).RunPass(context.Background())
+			if err != nil || sum.FailedTotal() != 0 {
+				t.Fatalf("recovery pass: %+v %v", sum, err)
+			}
+			now := s.get(inst.ID)
+			if now.Status != tt.finalStatus || now.RefreshToken == "" || now.AccessToken == "" {
+				t.Fatalf("after recovery: status %s", now.Status)
+			}
+			if tt.finalStatus == store.StatusActive && (now.Version != inst.Version+1 || !s.sim.TokenValid(now.AccessToken)) {
+				t.Fatalf("after recovery: version %d, token valid %v", now.Version, s.sim.TokenValid(now.AccessToken))
+			}
+			if tt.finalStatus == store.StatusReauthorizationRequired && (now.AccessToken != inst.AccessToken || now.RefreshToken != inst.RefreshToken) {
+				t.Fatal("marking dropped the tokens")
+			}
+		})
+	}
+}
