@@ -107,7 +107,7 @@ func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
 		{"chats without an API key", worldBaseURL + "/chats", nil, http.StatusUnauthorized},
 		{"chats with a forged API key", worldBaseURL + "/chats", bearer("lca_" + strings.Repeat("a", 40)), http.StatusUnauthorized},
 		{"callback without state", worldBaseURL + "/callback?code=dal%3Aabc", http.Header{"Accept": {"application/json"}}, http.StatusFound},
-		{"callback with a forged state", worldBaseURL + "/callback?code=dal%3Aabc&state=forged", http.Header{"Accept": {"application/json"}}, http.StatusBadRequest},
+		{"callback with a forged state", worldBaseURL + "/callback?code=dal%3Aabc&state=forged", http.Header{"Accept": {"application/json"}, "Cookie": {"lcauth_state=forged"}}, http.StatusBadRequest},
 		{"chats with an invalid limit", worldBaseURL + "/chats?limit=1000", bearer(inst.APIKey), http.StatusBadRequest},
 	} {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, tc.url, nil)
