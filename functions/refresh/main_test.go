@@ -65,8 +65,10 @@ func TestFunction_RunsAPassUnderTheLambdaRuntime(t *testing.T) {
 		}
 	}
 
+	// Both of the emulator's listeners on free ports: its Runtime API defaults to a fixed 9001, which
+	// other tests on the machine may be using.
 	addr := freeAddr(t)
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, bootstrap)
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", freeAddr(t), bootstrap)
 	cmd.Env = append(os.Environ(),
 		"AWS_LAMBDA_FUNCTION_TIMEOUT=60",
 		"LIVECHAT_CLIENT_ID="+sim.ClientID(),
@@ -81,9 +83,14 @@ func TestFunction_RunsAPassUnderTheLambdaRuntime(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		<-exited
 	})
 
 	invoke := func(body string) (int, []byte) {
@@ -93,6 +100,11 @@ func TestFunction_RunsAPassUnderTheLambdaRuntime(t *testing.T) {
 		for {
 			resp, err := http.Post(url, "application/json", strings.NewReader(body))
 			if err != nil {
+				select {
+				case <-exited:
+					t.Fatalf("the emulator exited\n%s", out.String())
+				default:
+				}
 				if time.Now().After(deadline) {
 					t.Fatalf("invoke: %v\nemulator output:\n%s", err, out.String())
 				}
