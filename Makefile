@@ -20,8 +20,31 @@ node_modules/.package-lock.json: package.json package-lock.json
 	@touch $@
 
 .PHONY: setup
-setup: node_modules/.package-lock.json ## Install the pinned Node tools (npm ci) and download Go modules; idempotent.
+setup: node_modules/.package-lock.json chromium ## Install the pinned Node tools (npm ci) and download Go modules; idempotent.
 	$(GO) mod download
+
+# The browser tests (e2e/) drive Debian's Chromium at /usr/bin/chromium. CI runs as root on a fresh
+# Debian machine; elsewhere sudo is used. Without apt-get only a warning: the browser tests then fail
+# and say what is missing.
+.PHONY: chromium
+chromium: ## Install Debian's chromium for the browser tests if /usr/bin/chromium is missing (apt-get); instant when present.
+	@if [ -x /usr/bin/chromium ]; then exit 0; fi; \
+	  if ! command -v apt-get >/dev/null 2>&1; then \
+	    echo "make chromium: /usr/bin/chromium is missing and apt-get is not available; install Chromium there for the browser tests (e2e/)." >&2; exit 0; \
+	  fi; \
+	  sudo=; if [ "$$(id -u)" -ne 0 ]; then sudo=sudo; fi; \
+	  echo "Installing chromium for the browser tests (apt-get)"; \
+	  $$sudo apt-get update -q && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends chromium
+
+# Extra flags for `lcauth dev`, for example DEV_ARGS='-data .lcauth/data' to keep the table across
+# restarts (see `go run ./cmd/lcauth dev -h`).
+DEV_ARGS ?=
+
+.PHONY: dev
+dev: node_modules/.package-lock.json ## Run lcauth locally: dynalite, the LiveChat simulator (or your app with LIVECHAT_CLIENT_ID/SECRET), server on http://localhost:8080, refresher. Ctrl-C stops all.
+	@mkdir -p build
+	$(GO) build -o build/lcauth ./cmd/lcauth
+	exec ./build/lcauth dev $(DEV_ARGS)
 
 .PHONY: build
 build: $(addprefix build/,$(addsuffix /bootstrap,$(FUNCTIONS))) ## Build every functions/<name> into build/<name>/bootstrap (static linux/arm64).
@@ -50,6 +73,7 @@ BENCH_PKGS := ./internal/store
 BENCH_PKGS += ./internal/sealing
 BENCH_PKGS += ./internal/refresh
 BENCH_PKGS += ./internal/httpapi
+BENCH_PKGS += ./e2e
 BENCH_FLAGS ?=
 
 .PHONY: bench

@@ -361,7 +361,7 @@ func (d *devRun) printBanner() {
 	w := d.stdout
 	fmt.Fprintln(w, "lcauth dev is running:")
 	if d.dynalite != nil {
-		store := "in memory: data is lost on exit; -data DIR keeps it"
+		store := "in memory: data is lost on exit; -data DIR or " + envDataDir + " keeps it"
 		if d.dataDir != "" {
 			store = "data in " + d.dataDir
 		}
