@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 
 	"lcauth/internal/app"
 	"lcauth/internal/config"
@@ -22,8 +25,9 @@ func runRefresh(ctx context.Context, args []string, getenv func(string) string, 
 	fs.SetOutput(stderr)
 	timeout := fs.Duration("timeout", 0, "give the pass this long, as a Lambda timeout would (0: no limit); what is left is reported")
 	metrics := fs.Bool("metrics", false, "also write the CloudWatch EMF metric lines to stderr")
+	stateDir := fs.String("state", ".lcauth", "folder of the sealing key `lcauth dev` keeps, used when "+config.EnvSealingKey+" and "+config.EnvKMSKeyID+" are unset")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lcauth refresh [-timeout 5m] [-metrics]")
+		fmt.Fprintln(stderr, "usage: lcauth refresh [-timeout 5m] [-metrics] [-state .lcauth]")
 		fmt.Fprintln(stderr, "Runs one refresh pass over the installations whose tokens are due and prints a JSON summary.")
 		fs.PrintDefaults()
 	}
@@ -41,6 +45,10 @@ func runRefresh(ctx context.Context, args []string, getenv func(string) string, 
 		return errors.New("-timeout must not be negative")
 	}
 
+	getenv, err := withLocalSealingKey(getenv, *stateDir)
+	if err != nil {
+		return err
+	}
 	cfg, err := config.LoadFor(getenv, config.FunctionRefresh)
 	if err != nil {
 		return err
@@ -67,4 +75,29 @@ func runRefresh(ctx context.Context, args []string, getenv func(string) string, 
 		return errors.Join(passErr, err)
 	}
 	return passErr
+}
+
+// withLocalSealingKey returns getenv, plus LCAUTH_SEALING_KEY from the key file `lcauth dev` keeps in
+// stateDir when neither LCAUTH_SEALING_KEY nor LCAUTH_KMS_KEY_ID is set and that file exists, so that
+// `lcauth refresh` started in the same folder reads the tokens dev sealed. It never creates a key: a new
+// one could open nothing.
+func withLocalSealingKey(getenv func(string) string, stateDir string) (func(string) string, error) {
+	if getenv(config.EnvSealingKey) != "" || getenv(config.EnvKMSKeyID) != "" || stateDir == "" {
+		return getenv, nil
+	}
+	path := filepath.Join(stateDir, sealingKeyFile)
+	if _, err := os.Stat(path); err != nil {
+		return getenv, nil
+	}
+	key, _, err := loadOrCreateKey(path)
+	if err != nil {
+		return nil, err
+	}
+	encoded := base64.StdEncoding.EncodeToString(key)
+	return func(name string) string {
+		if name == config.EnvSealingKey {
+			return encoded
+		}
+		return getenv(name)
+	}, nil
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +146,29 @@ func TestRunRefresh_RejectsBadArgumentsAndConfiguration(t *testing.T) {
 				t.Errorf("stdout = %q, want nothing", stdout.String())
 			}
 		})
+	}
+}
+
+func TestRunRefresh_UsesTheSealingKeyDevKeepsWhenNoneIsConfigured(t *testing.T) {
+	t.Parallel()
+	e := newRefreshEnv(t, 2)
+	state := t.TempDir()
+	if err := os.WriteFile(filepath.Join(state, "sealing.key"), []byte(e.env["LCAUTH_SEALING_KEY"]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	delete(e.env, "LCAUTH_SEALING_KEY")
+	sum, stdout, stderr, err := e.run("-state", state)
+	if err != nil || sum.Refreshed != 2 {
+		t.Fatalf("runRefresh with the key under -state: %s, %v\nstderr: %s", stdout, err, stderr)
+	}
+	// Without the file (and no key in the environment) it refuses, naming what is missing, and
+	// creates nothing.
+	empty := t.TempDir()
+	_, _, _, err = e.run("-state", empty)
+	if err == nil || !strings.Contains(err.Error(), "LCAUTH_SEALING_KEY") {
+		t.Errorf("err = %v, want one naming LCAUTH_SEALING_KEY", err)
+	}
+	if entries, _ := os.ReadDir(empty); len(entries) != 0 {
+		t.Errorf("lcauth refresh created %d files in the state folder", len(entries))
 	}
 }
