@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -53,7 +52,7 @@ func runRefresh(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	logger := app.NewJSONLogger(stderr, cfg.LogLevel)
 	a, err := app.New(ctx, cfg, app.WithLogger(logger), app.WithOwnerPrefix("cli"))
 	if err != nil {
 		return err

@@ -4,7 +4,7 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -17,12 +17,13 @@ import (
 func main() {
 	cfg, err := config.LoadFor(os.Getenv, config.FunctionRefresh)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		app.LambdaLogger(slog.LevelInfo).Error("configuration", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
-	a, err := app.New(context.Background(), cfg, app.WithOwnerPrefix("refresh"))
+	logger := app.LambdaLogger(cfg.LogLevel)
+	a, err := app.New(context.Background(), cfg, app.WithLogger(logger), app.WithOwnerPrefix(config.FunctionRefresh))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		logger.Error("startup", slog.String("error", err.Error()))
 		os.Exit(1)
 	}
 	// EMF lines on stdout: CloudWatch Logs turns them into the metrics the stack alarms on.
