@@ -946,11 +946,11 @@ func TestStack_NagAwsSolutionsHasNoUnsuppressedErrors(t *testing.T) {
 		ann := assertions.Annotations_FromStack(s.l.Stack)
 		errs := ann.FindError(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
 		for _, e := range *errs {
-			t.Errorf("%s: unsuppressed cdk-nag error: %v", *e.Id, e.Entry.Data)
+			t.Errorf("unsuppressed cdk-nag error: %.400s", show(e))
 		}
 		warns := ann.FindWarning(jsii.String("*"), assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*")))
 		for _, w := range *warns {
-			t.Errorf("%s: cdk-nag warning: %v", *w.Id, w.Entry.Data)
+			t.Errorf("cdk-nag warning: %.400s", show(w))
 		}
 	}
 }
