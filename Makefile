@@ -74,7 +74,8 @@ BENCH_PKGS += ./internal/sealing
 BENCH_PKGS += ./internal/refresh
 BENCH_PKGS += ./internal/httpapi
 BENCH_PKGS += ./e2e
-BENCH_FLAGS ?=
+# The refresh benchmark seeds 10,000 installations and runs two passes: minutes, past go test's default 10m on a busy machine.
+BENCH_FLAGS ?= -timeout 30m
 
 .PHONY: bench
 bench: setup ## Run the benchmarks of BENCH_PKGS; results in bench/out/<UTC time>.txt and bench/out/latest.txt (benchstat-ready).
