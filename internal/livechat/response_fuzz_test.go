@@ -27,14 +27,20 @@ var fuzzNow = time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // cannedTransport answers every request with the same status, header and body, in memory.
 type cannedTransport struct {
-	status int
-	header http.Header
-	body   []byte
-	calls  atomic.Int32
+	status    int
+	header    http.Header
+	body      []byte
+	calls     atomic.Int32
+	badRegion atomic.Bool
 }
 
 func (c *cannedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.calls.Add(1)
+	// The retry of a misdirected_request names LiveChat's region in a header: it must be a plain
+	// region name, whatever LiveChat's error data said.
+	if h, ok := r.Header["X-Region"]; ok && (len(h) != 1 || livechat.RegionOf(h[0]+":") != h[0]) {
+		c.badRegion.Store(true)
+	}
 	if r.Body != nil {
 		_, _ = io.Copy(io.Discard, r.Body)
 		_ = r.Body.Close()
@@ -209,6 +215,9 @@ func FuzzListChatsResponse(f *testing.F) {
 		res, err := c.ListChats(context.Background(), fuzzAccessToken, livechat.ListChatsRequest{Limit: limit})
 		if n := rt.calls.Load(); n < 1 || n > 2 {
 			t.Fatalf("%d list_chats requests, want 1 or 2", n)
+		}
+		if rt.badRegion.Load() {
+			t.Fatal("an X-Region header carried something other than a region name")
 		}
 		if err != nil {
 			if res != nil {
