@@ -92,6 +92,7 @@ func read[T any](t *testing.T, ctx context.Context, what string, a chromedp.Acti
 // page and call /chats with it; then Deny, and a state tampered with on the way, each end on the
 // right error page.
 func TestBrowser_InstallFlowInLocalMode(t *testing.T) {
+	t.Parallel()
 	ctx := newBrowser(t)
 	dev := startDev(t, devOptions{})
 	if dev.simURL == "" {

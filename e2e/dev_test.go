@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -17,6 +18,7 @@ import (
 // process group) and everything else it started is gone; then starts it again on the same folders
 // and checks that the API key from the first run still lists chats.
 func TestDev_KeepsDataAcrossRestartsAndLeavesNoProcessBehind(t *testing.T) {
+	t.Parallel()
 	state, data := t.TempDir(), filepath.Join(t.TempDir(), "dynalite")
 	opts := devOptions{StateDir: state, Args: []string{"-data", data}}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -80,4 +82,49 @@ func stopAndCheckNothingLeft(t *testing.T, dev *devProcess) {
 	if left := processGroup(dynalitePID); len(left) > 0 {
 		t.Errorf("dynalite's process group still has processes %v", left)
 	}
+}
+
+// TestDev_WithLiveChatCredentialsUsesThemAndSaysWhatToWhitelist starts `lcauth dev` with an app's
+// client id and secret: no simulator starts, the banner names the redirect URI to whitelist, and
+// /install sends the browser to the configured LiveChat with that client id and redirect URI.
+func TestDev_WithLiveChatCredentialsUsesThemAndSaysWhatToWhitelist(t *testing.T) {
+	t.Parallel()
+	// Nothing listens there: the test only follows /install's redirect, never LiveChat itself.
+	const accounts = "http://127.0.0.1:9/accounts"
+	dev := startDev(t, devOptions{Env: []string{
+		"LIVECHAT_CLIENT_ID=e2e-real-client",
+		"LIVECHAT_CLIENT_SECRET=e2e-real-secret",
+		"LIVECHAT_ACCOUNTS_URL=" + accounts,
+	}})
+	out := dev.out()
+	if dev.simURL != "" {
+		t.Fatalf("the simulator started although LiveChat credentials are set:\n%s", out)
+	}
+	if !strings.Contains(out, "whitelist "+dev.baseURL+"/callback") {
+		t.Fatalf("the banner does not say to whitelist %s/callback:\n%s", dev.baseURL, out)
+	}
+	if strings.Contains(out+dev.errOut(), "e2e-real-secret") {
+		t.Fatal("lcauth dev printed the client secret")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	client := newFlowClient(t, nil)
+	resp, err := get(ctx, client, dev.installURL, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusFound || err != nil {
+		t.Fatalf("/install: status %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	q := loc.Query()
+	if got := loc.Scheme + "://" + loc.Host + loc.Path; !strings.HasPrefix(got, accounts) {
+		t.Errorf("/install redirects to %s, want the configured LIVECHAT_ACCOUNTS_URL %s", got, accounts)
+	}
+	if q.Get("client_id") != "e2e-real-client" || q.Get("redirect_uri") != dev.baseURL+"/callback" {
+		t.Errorf("authorize request has client_id %q and redirect_uri %q, want e2e-real-client and %s/callback",
+			q.Get("client_id"), q.Get("redirect_uri"), dev.baseURL)
+	}
+	stopAndCheckNothingLeft(t, dev)
 }

@@ -30,6 +30,7 @@ const scheduledEvent = `{"version":"0","id":"5f1b8c1e-0000-4000-8000-e2e00000000
 // KMS fakes: install -> consent -> callback -> chats through API Gateway v2 events, then one
 // scheduled refresh pass that refreshes the installation, and chats again with the new token.
 func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
+	t.Parallel()
 	// Tokens that live 30 minutes are inside the refresher's 60-minute window as soon as they exist.
 	w := newWorld(t, worldOptions{TokenLifetime: 30 * time.Minute})
 	logs := map[string]*syncBuffer{}
@@ -86,7 +87,7 @@ func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
 	if n := w.sim.RefreshesOf(account.AccountID); n != 1 {
 		t.Fatalf("LiveChat saw %d refreshes of the account, want 1", n)
 	}
-	if !strings.Contains(logs["refresh"].String(), `"_aws"`) {
+	if !eventually(5*time.Second, func() bool { return strings.Contains(logs["refresh"].String(), `"_aws"`) }) {
 		t.Error("the refresh function wrote no CloudWatch embedded metrics")
 	}
 
@@ -149,4 +150,17 @@ func assertNoPlainTokensInTable(t *testing.T, ctx context.Context, w *world) {
 			}
 		}
 	}
+}
+
+// eventually polls cond until it holds or timeout passes: a function's output travels through the
+// emulator's pipe and may trail the invocation's answer.
+func eventually(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
 }
