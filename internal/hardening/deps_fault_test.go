@@ -91,10 +91,10 @@ func TestFault_SecretsManagerDownOrSlow(t *testing.T) {
 	s.noSecretsLogged(res.APIKey)
 }
 
-// TestFault_KMSDownOrKeyDisabled: tokens sealed with KMS cannot be opened while KMS fails or the key is
+// TestFault_KMSDownSlowOrKeyDisabled: tokens sealed with KMS cannot be opened while KMS fails or the key is
 // disabled: /chats answers a JSON 5xx and nothing changes; a callback that cannot seal stores nothing
-// and logs no code; both work again once KMS does.
-func TestFault_KMSDownOrKeyDisabled(t *testing.T) {
+// and logs no code; both work again once KMS does. A slow KMS only slows the calls that need it.
+func TestFault_KMSDownSlowOrKeyDisabled(t *testing.T) {
 	a := newStack(t, stackConfig{kms: true})
 	res := a.install(a.account.AccountID)
 	if r := a.chats(res.APIKey, "limit=1"); r.status != http.StatusOK {
@@ -144,6 +144,15 @@ func TestFault_KMSDownOrKeyDisabled(t *testing.T) {
 	a.kms.ClearFaults()
 	if res := d.install(d.account.AccountID); d.chats(res.APIKey, "limit=1").status != http.StatusOK {
 		t.Fatal("install after KMS recovered did not work")
+	}
+	// A slow KMS (every call 400ms) slows the first seal and open of a process, nothing else.
+	slow := newStack(t, stackConfig{kms: true, kmsServer: a.kms, kmsKey: a.kmsKey, kmsLatency: 400 * time.Millisecond})
+	sres := slow.install(slow.account.AccountID)
+	if r := slow.chats(sres.APIKey, "limit=1"); r.status != http.StatusOK {
+		t.Fatalf("/chats with a slow KMS: %d %s", r.status, r.body)
+	}
+	if a.kms.Calls(kmsfake.OpGenerateDataKey) == 0 {
+		t.Fatal("KMS was not used")
 	}
 	for _, st := range []*stack{a, b, c, d} {
 		st.noSecretsLogged(res.APIKey, inst.AccessToken, inst.RefreshToken)

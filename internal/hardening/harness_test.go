@@ -196,6 +196,23 @@ type stackConfig struct {
 	kmsKey    string
 	// secret overrides the client secret (default clientSecret).
 	secret string
+	// kmsLatency delays every KMS call (a slow KMS).
+	kmsLatency time.Duration
+}
+
+// slowTransport delays every request by d before passing it on.
+type slowTransport struct {
+	next http.RoundTripper
+	d    time.Duration
+}
+
+func (s slowTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	select {
+	case <-time.After(s.d):
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
+	return s.next.RoundTrip(r)
 }
 
 // stack is one lcauth process built by app.New, exactly as cmd/lcauth and the Lambdas build it,
@@ -285,6 +302,7 @@ func newStack(t *testing.T, sc stackConfig) *stack {
 		opts = append(opts, app.WithKMS(kms.New(kms.Options{
 			Region: kmsfake.Region, BaseEndpoint: aws.String(s.kms.URL()),
 			Credentials: credentials.NewStaticCredentialsProvider("AKIDFAKE", "fake", ""), Retryer: fastRetryer(),
+			HTTPClient: &http.Client{Transport: slowTransport{next: http.DefaultTransport, d: sc.kmsLatency}},
 		})))
 	} else {
 		env[config.EnvSealingKey] = base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{5}, 32))
