@@ -42,7 +42,8 @@ type Summary struct {
 	// Failed counts installations whose refresh failed, by class (livechat.ErrorClass values, plus
 	// "store"). They keep their tokens and are due again next pass.
 	Failed map[string]int `json:"failed"`
-	// Left counts installations listed as due that the pass did not start because it stopped early.
+	// Left counts installations listed as due on which LiveChat was not called: the pass stopped early
+	// (deadline, cancellation, circuit breaker), or a pause after 429s outlasted the time left.
 	Left int `json:"left"`
 	// ListedAll is false when the pass stopped before reading the whole due index; then more than Left
 	// installations may be waiting for the next pass.
@@ -389,6 +390,8 @@ func (p *pass) record(res result) {
 		p.sum.Skipped++
 	case outcomeReauthorization:
 		p.sum.ReauthorizationRequired++
+	case outcomeNotStarted:
+		p.sum.Left++
 	case outcomeFailed:
 		p.sum.Failed[res.class]++
 		if res.class == string(livechat.ClassMisconfiguration) {

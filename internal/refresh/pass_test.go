@@ -562,3 +562,33 @@ func TestRunShards_RefreshesOnlyTheGivenShards(t *testing.T) {
 		}
 	}
 }
+
+func TestRunPass_CancelledPassStopsCleanlyWithoutFailing(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	insts := e.installDue(30)
+	e.sim.SetLatency(livechattest.EndpointTokenRefresh, 100*time.Millisecond)
+	o := e.fastOptions()
+	o.Concurrency = 4
+	r := e.refresher(nil, &o)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(400*time.Millisecond, cancel) // Ctrl-C during `lcauth refresh`
+	sum, err := r.RunPass(ctx)
+	if err != nil || sum.PassFailed || sum.StoppedReason != StopCanceled || sum.Failed[classStore] != 0 {
+		t.Fatalf("RunPass = %+v, %v; want a pass stopped as canceled, not failed, no store failures", sum, err)
+	}
+	for _, inst := range insts {
+		if got := e.get(inst.ID); got.LeaseOwner != "" {
+			t.Errorf("%s: lease still held after a cancelled pass", inst.ID)
+		}
+	}
+	sum2, err := r.RunPass(context.Background())
+	if err != nil || sum2.Refreshed != 30-sum.Refreshed {
+		t.Errorf("next pass = %+v, %v; want the other %d refreshed", sum2, err, 30-sum.Refreshed)
+	}
+	for _, inst := range insts {
+		if n := e.sim.RefreshesOf(inst.AccountID); n != 1 {
+			t.Errorf("%s: refreshes = %d, want 1", inst.ID, n)
+		}
+	}
+}

@@ -232,7 +232,7 @@ func (r *Refresher) RefreshInstallation(ctx context.Context, inst *store.Install
 			return res.inst, nil
 		case outcomeReauthorization, outcomeFailed:
 			return res.inst, res.err
-		case outcomeGone:
+		case outcomeGone, outcomeNotStarted:
 			return nil, res.err
 		}
 		// Lost the race: wait for the winner's result.
@@ -297,6 +297,7 @@ const (
 	outcomeGone
 	outcomeReauthorization
 	outcomeFailed
+	outcomeNotStarted
 )
 
 // classStore is the failure class of store errors in a Summary (LiveChat's classes come from
@@ -319,9 +320,18 @@ type result struct {
 // refreshLeased takes inst's lease, calls LiveChat (retrying transient errors when p is a pass) and
 // saves the outcome. p is nil for RefreshInstallation.
 func (r *Refresher) refreshLeased(ctx context.Context, inst *store.Installation, p *pass) result {
+	if err := ctx.Err(); err != nil {
+		return result{kind: outcomeNotStarted, err: fmt.Errorf("refresh: installation %s: %w", inst.ID, err)}
+	}
 	owner := r.newOwner()
 	acquiredAt := time.Now()
-	cur, lease, err := r.st.AcquireLease(ctx, inst.ID, inst.Version, owner, r.opts.LeaseTTL)
+	// Not cancelled with the caller either: a lease taken by a write whose answer we dropped would
+	// block the installation until it lapses.
+	saveCtx, cancelSave := r.saveContext(ctx)
+	defer cancelSave()
+	acquireCtx, cancelAcquire := r.storeCall(saveCtx)
+	cur, lease, err := r.st.AcquireLease(acquireCtx, inst.ID, inst.Version, owner, r.opts.LeaseTTL)
+	cancelAcquire()
 	switch {
 	case errors.Is(err, store.ErrLeaseHeld), errors.Is(err, store.ErrVersionConflict):
 		return result{kind: outcomeLostRace}
@@ -330,6 +340,13 @@ func (r *Refresher) refreshLeased(ctx context.Context, inst *store.Installation,
 	case err != nil:
 		return result{kind: outcomeFailed, class: classStore, storeFailed: true,
 			err: fmt.Errorf("refresh: installation %s: acquire lease: %w", inst.ID, err)}
+	}
+	if err := ctx.Err(); err != nil {
+		// The caller gave up while we took the lease: give it back untouched.
+		callCtx, cancelCall := r.storeCall(saveCtx)
+		_ = r.st.ReleaseLease(callCtx, lease, nil)
+		cancelCall()
+		return result{kind: outcomeNotStarted, err: fmt.Errorf("refresh: installation %s: %w", inst.ID, err)}
 	}
 	// A LiveChat call must end early enough for the result to be saved under the lease.
 	budget := acquiredAt.Add(r.opts.LeaseTTL - r.opts.StoreTimeout)
@@ -343,19 +360,22 @@ func (r *Refresher) refreshLeased(ctx context.Context, inst *store.Installation,
 	}
 	if cur.Status == store.StatusReauthorizationRequired {
 		// Marked between our read and the lease: nothing to refresh.
-		saveCtx, cancelSave := r.saveContext(ctx)
 		callCtx, cancelCall := r.storeCall(saveCtx)
 		_ = r.st.ReleaseLease(callCtx, lease, nil)
 		cancelCall()
-		cancelSave()
 		return result{kind: outcomeReauthorization, inst: cur,
 			err: fmt.Errorf("refresh: installation %s: %w", cur.ID, ErrReauthorizationRequired)}
 	}
 
 	tok, attempts, callErr := r.callWithRetry(ctx, cur, budget, p)
-	// The writes that follow get their own time, counted from LiveChat's answer.
-	saveCtx, cancelSave := r.saveContext(ctx)
-	defer cancelSave()
+	if attempts == 0 {
+		// LiveChat was never called (the caller gave up, or the pass's backoff outlasts the budget):
+		// give the lease back untouched; the next pass takes it from here.
+		callCtx, cancelCall := r.storeCall(saveCtx)
+		_ = r.st.ReleaseLease(callCtx, lease, nil)
+		cancelCall()
+		return result{kind: outcomeNotStarted, err: fmt.Errorf("refresh: installation %s: %w", cur.ID, callErr)}
+	}
 	if callErr == nil {
 		updated, err := r.complete(saveCtx, lease, cur, tok)
 		if err != nil && isConflict(err) {
@@ -522,7 +542,17 @@ func (r *Refresher) callWithRetry(ctx context.Context, inst *store.Installation,
 				return nil, attempts, lastErr
 			}
 		}
-		callCtx, cancel := context.WithDeadline(ctx, budget)
+		if err := ctx.Err(); err != nil {
+			// The caller gave up before this call: start nothing new.
+			if lastErr == nil {
+				lastErr = err
+			}
+			return nil, attempts, lastErr
+		}
+		// Once sent, a call is not cancelled with the caller: LiveChat may mint the token even if we
+		// hang up, and an answer we never read is a token lost (with rotating refresh tokens, the
+		// installation's only valid one). The budget bounds it instead.
+		callCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), budget)
 		attempts++
 		tok, err := r.lc.Refresh(callCtx, inst.RefreshToken)
 		cancel()
