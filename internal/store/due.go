@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -12,12 +13,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"lcauth/internal/sealing"
 )
 
 // DuePage is one page of installations that are due.
 type DuePage struct {
 	// Installations are due, oldest expiry first, with their tokens opened. They may carry a live
-	// lease (LeaseOwner) held by another refresher.
+	// lease (LeaseOwner) held by another refresher. One whose tokens do not open (damaged, or sealed
+	// with a key this process lacks) is listed with empty tokens; AcquireLease then fails for it
+	// with the sealing error. Refresh with the installation AcquireLease returns.
 	Installations []*Installation
 	// Next continues the listing; "" when the shard has no more due installations.
 	Next string
@@ -73,8 +78,17 @@ func (s *Store) ListDue(ctx context.Context, before time.Time, shard int, pageTo
 	}
 	page := DuePage{Scanned: int(out.ScannedCount), Installations: make([]*Installation, 0, len(out.Items))}
 	for _, av := range out.Items {
-		inst, err := s.decodeMap(ctx, av)
+		it, err := parseItem(av)
 		if err != nil {
+			return DuePage{}, fmt.Errorf("store: list due shard %d: %w", shard, err)
+		}
+		inst, err := s.decode(ctx, it)
+		switch {
+		case errors.Is(err, sealing.ErrOpen) || errors.Is(err, sealing.ErrUnknownKey):
+			// One damaged item must not stall its shard: list it without tokens; AcquireLease
+			// reports the error for it alone.
+			inst = it.installation()
+		case err != nil: // KMS unreachable and the like: the whole page would fail the same way
 			return DuePage{}, fmt.Errorf("store: list due shard %d: %w", shard, err)
 		}
 		page.Installations = append(page.Installations, inst)

@@ -6,6 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"lcauth/internal/sealing"
 	"lcauth/internal/store"
 )
 
@@ -138,5 +143,52 @@ func TestListDue_RejectsBadArguments(t *testing.T) {
 				t.Fatalf("err = %v, want ErrInvalid", err)
 			}
 		})
+	}
+}
+
+func TestListDue_ADamagedItemDoesNotStallItsShard(t *testing.T) {
+	f := newFixture(t)
+	var ids []string
+	for i := 0; len(ids) < 3; i++ {
+		org, acct := orgAcct(i)
+		if store.DueShard(store.InstallationID(org, acct)) != 7 {
+			continue
+		}
+		inst, _ := f.install(t, org, acct, time.Duration(len(ids)+1)*time.Minute)
+		ids = append(ids, inst.ID)
+	}
+	damaged := ids[1]
+	_, err := f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(f.table),
+		Key:                       map[string]types.AttributeValue{store.AttrPK: &types.AttributeValueMemberS{Value: damaged}},
+		UpdateExpression:          aws.String("SET refresh_token = :v"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: "s1.test.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := f.st.ListDue(ctx, f.clock.Now().Add(time.Hour), 7, "", 0)
+	if err != nil {
+		t.Fatalf("ListDue with one damaged item: %v", err)
+	}
+	if len(page.Installations) != 3 {
+		t.Fatalf("listed %d, want 3", len(page.Installations))
+	}
+	for _, inst := range page.Installations {
+		if (inst.ID == damaged) != (inst.RefreshToken == "") {
+			t.Errorf("%s (damaged %v) listed with a refresh token: %v", inst.ID, inst.ID == damaged, inst.RefreshToken != "")
+		}
+	}
+	d := page.Installations[1]
+	if _, _, err := f.st.AcquireLease(ctx, d.ID, d.Version, "w", leaseTTL); !errors.Is(err, sealing.ErrOpen) {
+		t.Fatalf("AcquireLease of the damaged item: err = %v, want sealing.ErrOpen", err)
+	}
+	// The failed acquisition gave its lease back.
+	if _, _, err := f.st.AcquireLease(ctx, page.Installations[0].ID, page.Installations[0].Version, "w", leaseTTL); err != nil {
+		t.Fatalf("a healthy item of the shard: %v", err)
+	}
+	raw := f.rawItem(t, damaged)
+	if _, leased := raw["lease_id"]; leased {
+		t.Errorf("the damaged item kept the lease of a failed acquisition")
 	}
 }
