@@ -363,3 +363,97 @@ func TestFault_DynamoDBFailsAtEachRefreshStep(t *testing.T) {
 		})
 	}
 }
+
+// intrudingClient is a TokenClient that, once LiveChat has answered, lets another holder take the
+// installation's lease (after moving the clock past the lease's lifetime), so the write that follows
+// fails DynamoDB's condition for real.
+type intrudingClient struct {
+	inner refresh.TokenClient
+	s     *stack
+	id    string
+	once  sync.Once
+}
+
+func (c *intrudingClient) Refresh(ctx context.Context, refreshToken string) (*livechat.Token, error) {
+	tok, err := c.inner.Refresh(ctx, refreshToken)
+	c.once.Do(func() { c.s.intrude(c.id) })
+	return tok, err
+}
+
+// intrude moves the clock past passRefresher's lease lifetime and takes the lease as another holder.
+func (s *stack) intrude(id string) {
+	s.t.Helper()
+	s.sim.Advance(11 * time.Second)
+	cur := s.get(id)
+	if _, _, err := s.st.AcquireLease(context.Background(), id, cur.Version, "intruder", 10*time.Second); err != nil {
+		s.t.Errorf("intruder lease: %v", err)
+	}
+}
+
+// TestFault_ConditionalFailureAtEachRefreshStep: another holder takes the lease at each step of the
+// protocol (before ours; after LiveChat answered, so the save, the release or the mark fails its
+// condition in DynamoDB). Nothing is overwritten, the minted token is discarded with a log line,
+// nothing is marked by the loser, and the next pass finishes the job.
+func TestFault_ConditionalFailureAtEachRefreshStep(t *testing.T) {
+	tests := []struct {
+		name        string
+		before      bool // intrude before the pass instead of after LiveChat answered
+		prepare     func(s *stack, acc livechattest.Account)
+		skipped     int
+		failedClass string
+		log         string
+		finalStatus store.Status
+	}{
+		{"lease held when the pass starts", true, nil, 1, "", "", store.StatusActive},
+		{"lease lost before the save", false, nil, 1, "", "refresh: refreshed token discarded, installation changed meanwhile", store.StatusActive},
+		{"lease lost before the release", false, func(s *stack, _ livechattest.Account) {
+			s.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 400, Body: `{"error":"invalid_request"}`})
+		}, 0, "invalid_request", "refresh: refresh failed", store.StatusActive},
+		{"lease lost before the mark", false, func(s *stack, acc livechattest.Account) {
+			s.sim.RevokeGrant(acc.AccountID)
+		}, 0, "store", "", store.StatusReauthorizationRequired},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newStack(t, stackConfig{})
+			inst, _, acc := s.installDirect()
+			s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
+			if tt.prepare != nil {
+				tt.prepare(s, acc)
+			}
+			var lc refresh.TokenClient = &intrudingClient{inner: s.app.LiveChat(), s: s, id: inst.ID}
+			if tt.before {
+				s.intrude(inst.ID)
+				lc = s.app.LiveChat()
+			}
+			sum, err := s.passRefresherWith(lc, &syncBuffer{}).RunPass(context.Background())
+			s.sim.ClearFaults()
+			if err != nil || sum.Refreshed != 0 || sum.Skipped != tt.skipped || sum.ReauthorizationRequired != 0 {
+				t.Fatalf("summary %+v err %v", sum, err)
+			}
+			if tt.failedClass != "" && sum.Failed[tt.failedClass] != 1 {
+				t.Fatalf("summary %+v, want one %s failure", sum, tt.failedClass)
+			}
+			if tt.log != "" && !s.hasLog(tt.log, map[string]any{"installation_id": inst.ID}) {
+				t.Fatalf("no %q log line", tt.log)
+			}
+			now := s.get(inst.ID)
+			if now.Status != store.StatusActive || now.AccessToken != inst.AccessToken || now.RefreshToken != inst.RefreshToken || now.LeaseOwner != "intruder" {
+				t.Fatalf("the loser changed the installation: status %s lease %q", now.Status, now.LeaseOwner)
+			}
+
+			s.sim.Advance(11 * time.Second) // the intruder's lease lapses
+			sum, err = s.passRefresher(&syncBuffer{}).RunPass(context.Background())
+			if err != nil || sum.FailedTotal() != 0 {
+				t.Fatalf("recovery pass: %+v %v", sum, err)
+			}
+			now = s.get(inst.ID)
+			if now.Status != tt.finalStatus {
+				t.Fatalf("after recovery: status %s, want %s", now.Status, tt.finalStatus)
+			}
+			if tt.finalStatus == store.StatusActive && (now.Version != inst.Version+1 || !s.sim.TokenValid(now.AccessToken)) {
+				t.Fatalf("after recovery: version %d (was %d)", now.Version, inst.Version)
+			}
+		})
+	}
+}
