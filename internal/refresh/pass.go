@@ -327,7 +327,7 @@ func (p *pass) waitTurn(ctx context.Context, latest time.Time) error {
 }
 
 // errNoTime: the wait for a turn would end after the budget.
-var errNoTime = errors.New("refresh: no time left in this pass's budget")
+var errNoTime = errors.New("refresh: no time left to call LiveChat within the budget")
 
 // noteRateLimited records a 429 and pushes the pass's global backoff out: exponential in the number of
 // 429s since the last success, at least LiveChat's Retry-After, at most MaxGlobalBackoff.

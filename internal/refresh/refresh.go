@@ -549,6 +549,12 @@ func (r *Refresher) callWithRetry(ctx context.Context, inst *store.Installation,
 			}
 			return nil, attempts, lastErr
 		}
+		if !time.Now().Before(budget) {
+			if lastErr == nil {
+				lastErr = errNoTime
+			}
+			return nil, attempts, lastErr
+		}
 		// Once sent, a call is not cancelled with the caller: LiveChat may mint the token even if we
 		// hang up, and an answer we never read is a token lost (with rotating refresh tokens, the
 		// installation's only valid one). The budget bounds it instead.

@@ -259,3 +259,22 @@ func TestRefreshInstallation_ReinstallDuringRefreshWins(t *testing.T) {
 		t.Errorf("RefreshInstallation returned a token other than the reinstall's (the newest)")
 	}
 }
+
+func TestRefreshInstallation_DoesNotCallLiveChatWithoutTimeToSaveTheAnswer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	inst := e.installDue(1)[0]
+	// Less than the second kept for the save is left of the request.
+	ctx, cancel := context.WithTimeout(context.Background(), 800*time.Millisecond)
+	defer cancel()
+	if _, err := e.refresher(nil, nil).RefreshInstallation(ctx, inst); err == nil {
+		t.Fatal("RefreshInstallation succeeded without time to save the answer")
+	}
+	if n := e.sim.Calls(livechattest.EndpointTokenRefresh); n != 0 {
+		t.Errorf("LiveChat calls = %d, want 0", n)
+	}
+	got := e.get(inst.ID)
+	if got.LeaseOwner != "" || got.LastRefreshError != nil || got.Version != inst.Version {
+		t.Errorf("installation touched: lease %q, last error %+v, version %d", got.LeaseOwner, got.LastRefreshError, got.Version)
+	}
+}
