@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/mail"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,7 +86,14 @@ var (
 	certificatePattern = regexp.MustCompile(`^arn:aws[a-z-]*:acm:[a-z0-9-]+:[0-9]{12}:certificate/[A-Za-z0-9-]+$`)
 	// envNamePattern recognizes a context key meant as an environment variable override.
 	envNamePattern = regexp.MustCompile(`^(LCAUTH|LIVECHAT|DYNAMODB)_[A-Z0-9_]+$`)
+	// settingPattern recognizes a context key meant as one of ours (CDK's own keys carry ':', '@',
+	// '/' or '-'), so a misspelt setting is an error instead of a silently ignored value.
+	settingPattern = regexp.MustCompile(`^[a-z][A-Za-z0-9]*$`)
 )
+
+// knownSettings are the context keys LoadSettings reads.
+var knownSettings = []string{CtxStackName, CtxClientID, CtxThrowaway, CtxAssetDir, CtxRefreshMinutes, CtxAlarmEmail,
+	CtxDomainName, CtxCertificateARN, CtxLogRetentionDays, CtxThrottleRate, CtxThrottleBurst}
 
 // LoadSettings reads and validates the settings from CDK context, falling back to the environment
 // for the client id (LIVECHAT_CLIENT_ID). It reports every problem at once. contextKeys lists every
@@ -206,6 +214,10 @@ func LoadSettings(ctx ContextLookup, contextKeys []string, getenv func(string) s
 	keys := append([]string(nil), contextKeys...)
 	sort.Strings(keys)
 	for _, k := range keys {
+		if settingPattern.MatchString(k) && !slices.Contains(knownSettings, k) {
+			bad("unknown context key %q; the settings are %s", k, strings.Join(knownSettings, ", "))
+			continue
+		}
 		if !envNamePattern.MatchString(k) || k == config.EnvClientID {
 			continue
 		}

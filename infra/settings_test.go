@@ -118,6 +118,7 @@ func TestLoadSettings_RejectsBadValues(t *testing.T) {
 		{"stack-derived variable", map[string]string{config.EnvTable: "other"}, "set by the stack itself"},
 		{"misspelt variable", map[string]string{"LCAUTH_PKC": "S256"}, "LCAUTH_PKC is not a variable"},
 		{"local-only variable", map[string]string{config.EnvDynamoDBEndpoint: "http://127.0.0.1:8000"}, "DYNAMODB_ENDPOINT is not a variable"},
+		{"misspelt setting", map[string]string{"alarmEmial": "ops@example.com"}, `unknown context key "alarmEmial"`},
 		{"refresh window not a duration", map[string]string{config.EnvRefreshWindow: "an hour"}, config.EnvRefreshWindow},
 	}
 	for _, tt := range tests {
