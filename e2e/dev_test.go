@@ -16,11 +16,14 @@ import (
 // TestDev_KeepsDataAcrossRestartsAndLeavesNoProcessBehind installs through `lcauth dev` with a data
 // folder, stops it with SIGTERM and checks that it exited cleanly and that dynalite (with its whole
 // process group) and everything else it started is gone; then starts it again on the same folders
-// and checks that the API key from the first run still lists chats.
+// and checks that the API key from the first run still finds its installation. The first run's
+// refresh timer must refresh the installation on its own.
 func TestDev_KeepsDataAcrossRestartsAndLeavesNoProcessBehind(t *testing.T) {
 	t.Parallel()
 	state, data := t.TempDir(), filepath.Join(t.TempDir(), "dynalite")
-	opts := devOptions{StateDir: state, Args: []string{"-data", data}}
+	// Tokens living 30 minutes are due at once (window 60m), so the 1s timer's passes refresh them.
+	opts := devOptions{StateDir: state, Args: []string{"-data", data, "-simulator-token-lifetime", "30m"},
+		Env: []string{"LCAUTH_REFRESH_INTERVAL=1s"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -32,6 +35,9 @@ func TestDev_KeepsDataAcrossRestartsAndLeavesNoProcessBehind(t *testing.T) {
 	}
 	if status, body, err := getJSON(ctx, http.DefaultClient, dev.baseURL+"/chats", bearer(inst.APIKey)); err != nil || status != http.StatusOK {
 		t.Fatalf("/chats: status %d, body %v, err %v", status, body, err)
+	}
+	if !eventually(30*time.Second, func() bool { return strings.Contains(dev.errOut(), "refreshed=1") }) {
+		t.Fatalf("no refresh pass on the timer refreshed the installation; stderr:\n%s", dev.errOut())
 	}
 	stopAndCheckNothingLeft(t, dev)
 	if !fileExists(filepath.Join(state, "sealing.key")) {
