@@ -39,10 +39,10 @@ func TestFault_DynamoDBThrottlingOnChats(t *testing.T) {
 
 	s.db.add(ddbRule{op: "GetItem", kind: ddbThrottle})
 	r := s.chats(key, "limit=3")
-	if r.status < 500 {
-		t.Fatalf("throttled table: status %d", r.status)
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("throttled table: status %d (Retry-After %q), want 503 with Retry-After", r.status, r.header.Get("Retry-After"))
 	}
-	r.anyJSONError(t)
+	r.jsonError(t, http.StatusServiceUnavailable, "service_unavailable")
 	if l := s.lastRequestLog("chats"); l["error_class"] != "store" || l["error"] == nil {
 		t.Fatalf("request log %v, want error_class store and the error", l)
 	}

@@ -110,7 +110,7 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) *apiError {
 			return &apiError{Status: http.StatusBadGateway, Code: CodeExchangeFailed, Class: "invalid_grant_response",
 				Message: "LiveChat's token response was incomplete; the installation could not be saved. Start again."}
 		}
-		return s.internal(r, "store", err)
+		return s.unavailable(r, "store", err)
 	}
 	infoFrom(r.Context()).installationID = inst.ID
 

@@ -44,21 +44,12 @@ func (s *Server) chats(w http.ResponseWriter, r *http.Request) *apiError {
 	default:
 		return methodNotAllowed(w, "GET, POST")
 	}
-	// The key is checked before the input so that an anonymous caller learns nothing about our
-	// validation; but parsing is cheap and bounded, so it runs first and its error waits.
+	// The key is checked before the input so that a caller without a valid key learns nothing about
+	// our validation; parsing is cheap and bounded (and must consume the body), so it runs first and its
+	// error waits until the key is authenticated.
 	key, ae := bearerKey(r)
 	if ae != nil {
 		return ae
-	}
-	if e != nil {
-		return e
-	}
-	if err := req.Validate(); err != nil {
-		var ve *livechat.ValidationError
-		if errors.As(err, &ve) {
-			return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: strings.TrimPrefix(ve.Error(), "livechat: ")}
-		}
-		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The request is not valid."}
 	}
 
 	if s.st == nil {
@@ -71,10 +62,20 @@ func (s *Server) chats(w http.ResponseWriter, r *http.Request) *apiError {
 		if errors.Is(err, store.ErrUnauthorized) {
 			return unauthorized(`error="invalid_token"`, "The API key is not valid.")
 		}
-		return s.internal(r, "store", err)
+		return s.unavailable(r, "store", err)
 	}
 	ri := infoFrom(r.Context())
 	ri.installationID = inst.ID
+	if e != nil {
+		return e
+	}
+	if err := req.Validate(); err != nil {
+		var ve *livechat.ValidationError
+		if errors.As(err, &ve) {
+			return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: strings.TrimPrefix(ve.Error(), "livechat: ")}
+		}
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The request is not valid."}
+	}
 	if inst.Status == store.StatusReauthorizationRequired {
 		ri.errDetail = "installation status reauthorization_required"
 		return s.reauthorization("This installation's authorization was withdrawn or expired.")

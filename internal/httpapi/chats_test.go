@@ -441,3 +441,20 @@ func TestCallback_CostsOneExchangeAndOneDynamoDBWrite(t *testing.T) {
 		t.Fatalf("LiveChat calls of a callback = %d, want 1 (the exchange)", got)
 	}
 }
+
+func TestChats_InvalidInputWithWrongKeyIsUnauthorizedNotValidated(t *testing.T) {
+	e := newEnv(t)
+	good := e.install(e.account.AccountID)["api_key"].(string)
+	forged := good[:len(good)-4] + "aaaa"
+	if forged == good {
+		forged = good[:len(good)-4] + "bbbb"
+	}
+	// Invalid input with a well-formed but wrong key: the caller must not learn how we validate.
+	if r := e.chats(forged, "limit=0&page_id=x"); r.status != http.StatusUnauthorized || r.errorCode(t) != httpapi.CodeUnauthorized {
+		t.Fatalf("got %d %s, want 401 unauthorized", r.status, r.body)
+	}
+	// The same input with the right key is a 400.
+	if r := e.chats(good, "limit=0&page_id=x"); r.status != http.StatusBadRequest {
+		t.Fatalf("got %d %s, want 400", r.status, r.body)
+	}
+}

@@ -86,7 +86,8 @@ func (s *Server) mapChatsError(r *http.Request, err error) *apiError {
 		}
 		return &apiError{Status: http.StatusBadGateway, Code: CodeUpstreamError, Class: string(class), Message: "LiveChat failed to answer; retry shortly."}
 	}
-	return s.internal(r, "internal", err)
+	// Not LiveChat's answer: the refresh failed on our side (DynamoDB, KMS).
+	return s.unavailable(r, "store", err)
 }
 
 func (s *Server) reauthorization(why string) *apiError {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"lcauth/internal/livechat"
 	"lcauth/internal/secrets"
@@ -94,6 +95,14 @@ func noStore() *apiError {
 
 func tooLarge(status int, msg string) *apiError {
 	return &apiError{Status: status, Code: CodeRequestTooLarge, Message: msg}
+}
+
+// unavailable answers a failure of one of our own dependencies (DynamoDB, KMS): 503 with Retry-After, so
+// clients retry instead of treating it as a bug. The error itself goes to the log only.
+func (s *Server) unavailable(r *http.Request, class string, err error) *apiError {
+	infoFrom(r.Context()).errDetail = err.Error()
+	return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable, Class: class, RetryAfter: time.Second,
+		Message: "lcauth could not reach its storage; retry in a moment."}
 }
 
 // internal records err for the log (it never holds a secret: our errors are built that way) and

@@ -28,6 +28,7 @@ const (
 	CodeUnsupportedMediaType  = "unsupported_media_type"   // 415: POST /chats without a JSON body
 	CodeMethodNotAllowed      = "method_not_allowed"       // 405
 	CodeNotFound              = "not_found"                // 404
+	CodeUnavailable           = "service_unavailable"      // 503: DynamoDB or KMS failed; see Retry-After
 	CodeInternal              = "internal_error"           // 500: our own failure (details only in the log)
 )
 
