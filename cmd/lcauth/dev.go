@@ -283,22 +283,30 @@ func loadOrCreateKey(path string) (key []byte, created bool, err error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, false, fmt.Errorf("generate sealing key: %w", err)
 	}
-	// O_EXCL: two lcauth processes starting at once must not each write a different key.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return loadOrCreateKey(path)
-	}
+	// The key is written to a private temporary file and then hard-linked into place: the link
+	// appears complete or not at all, and fails if another lcauth process starting at the same
+	// moment got there first, in which case its key is the one to use.
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+sealingKeyFile+"-*")
 	if err != nil {
 		return nil, false, fmt.Errorf("create sealing key: %w", err)
 	}
-	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
-		_ = f.Close()
-		_ = os.Remove(path)
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
+		_ = tmp.Close()
 		return nil, false, fmt.Errorf("write sealing key: %w", err)
 	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(path)
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
 		return nil, false, fmt.Errorf("write sealing key: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return nil, false, fmt.Errorf("write sealing key: %w", err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return loadOrCreateKey(path)
+		}
+		return nil, false, fmt.Errorf("create sealing key: %w", err)
 	}
 	return key, true, nil
 }
