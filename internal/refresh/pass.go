@@ -55,7 +55,7 @@ type Summary struct {
 	// DurationMS is the pass's wall-clock duration in milliseconds.
 	DurationMS int64 `json:"duration_ms"`
 	// StoppedReason is empty when the pass went through everything, else one of the Stop* constants.
-	StoppedReason string `json:"stopped_reason,omitempty"`
+	StoppedReason string `json:"stopped_reason"`
 	// PassFailed is true when the pass counts as failed (circuit breaker, store unavailable): RunPass
 	// then also returns an error, and the Lambda invocation fails.
 	PassFailed bool `json:"pass_failed"`
