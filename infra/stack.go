@@ -102,24 +102,35 @@ type RouteRef struct {
 	Route                  awsapigatewayv2.HttpRoute
 }
 
-// Lcauth is the stack and the constructs its tests look into.
+// Lcauth is the stack and the constructs its tests look into. Maps are keyed by function name
+// (config.FunctionInstall, ...).
 type Lcauth struct {
-	Stack       awscdk.Stack
-	Table       awsdynamodb.Table
-	DataKey     awskms.Key
-	AlarmKey    awskms.Key
-	Secret      awssecretsmanager.Secret
-	Functions   map[string]awslambda.Function
-	Roles       map[string]awsiam.Role
-	LogGroups   map[string]awslogs.LogGroup
-	API         awsapigatewayv2.HttpApi
-	Stage       awsapigatewayv2.HttpStage
-	AccessLogs  awslogs.LogGroup
-	RouteList   []RouteRef
-	Domain      awsapigatewayv2.DomainName
-	Schedule    awsevents.Rule
-	Topic       awssns.Topic
-	Alarms      map[string]awscloudwatch.Alarm
+	// Stack holds everything below.
+	Stack awscdk.Stack
+	// Table is the installations table; DataKey encrypts it and seals the tokens in it.
+	Table   awsdynamodb.Table
+	DataKey awskms.Key
+	// AlarmKey encrypts the alarm Topic.
+	AlarmKey awskms.Key
+	// Secret holds the LiveChat client secret (a placeholder until `make secret`).
+	Secret awssecretsmanager.Secret
+	// Functions, their Roles and LogGroups.
+	Functions map[string]awslambda.Function
+	Roles     map[string]awsiam.Role
+	LogGroups map[string]awslogs.LogGroup
+	// API, its $default Stage, the stage's AccessLogs and the routes (RouteList).
+	API        awsapigatewayv2.HttpApi
+	Stage      awsapigatewayv2.HttpStage
+	AccessLogs awslogs.LogGroup
+	RouteList  []RouteRef
+	// Domain is the custom domain, nil without one.
+	Domain awsapigatewayv2.DomainName
+	// Schedule invokes the refresh function.
+	Schedule awsevents.Rule
+	// Topic receives every alarm in Alarms (keyed by construct id).
+	Topic  awssns.Topic
+	Alarms map[string]awscloudwatch.Alarm
+	// Environment is each function's environment as set in the template.
 	Environment map[string]map[string]*string
 }
 
