@@ -29,8 +29,6 @@ import (
 
 // Local-mode settings that exist only for `lcauth dev`; everything else comes from internal/config.
 const (
-	// envDataDir keeps dynalite's data in a folder across restarts (same as -data).
-	envDataDir = "LCAUTH_DATA_DIR"
 	// devTable is the table name when LCAUTH_TABLE is unset.
 	devTable = "lcauth"
 	// sealingKeyFile is the generated sealing key's file under the state folder.
@@ -46,7 +44,7 @@ const (
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("lcauth dev", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	dataDir := fl.String("data", getenv(envDataDir), "keep dynalite's data in this folder across restarts (default: in memory; env "+envDataDir+")")
+	dataDir := fl.String("data", getenv(config.EnvDataDir), "keep dynalite's data in this folder across restarts (default: in memory; env "+config.EnvDataDir+")")
 	stateDir := fl.String("state", ".lcauth", "folder for the sealing key generated when "+config.EnvSealingKey+" is unset")
 	simLifetime := fl.Duration("simulator-token-lifetime", livechattest.DefaultTokenLifetime, "lifetime of the simulator's access tokens (shorter shows the refresher at work)")
 	fl.Usage = func() {
@@ -369,7 +367,7 @@ func (d *devRun) printBanner() {
 	w := d.stdout
 	fmt.Fprintln(w, "lcauth dev is running:")
 	if d.dynalite != nil {
-		store := "in memory: data is lost on exit; -data DIR or " + envDataDir + " keeps it"
+		store := "in memory: data is lost on exit; -data DIR or " + config.EnvDataDir + " keeps it"
 		if d.dataDir != "" {
 			store = "data in " + d.dataDir
 		}

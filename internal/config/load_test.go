@@ -183,7 +183,7 @@ func TestVars_EveryEnvConstantIsDocumented(t *testing.T) {
 	}
 	for _, name := range []string{EnvClientID, EnvRedirectURL, EnvAccountsURL, EnvAPIURL, EnvClientSecretARN,
 		EnvClientSecret, EnvTable, EnvDynamoDBEndpoint, EnvPKCE, EnvAddr, EnvKMSKeyID, EnvSealingKey, EnvInstallURL,
-		EnvSecretTTL, EnvRefreshWindow, EnvRefreshConcurrent, EnvRefreshRate, EnvRefreshInterval, EnvLogLevel} {
+		EnvSecretTTL, EnvRefreshWindow, EnvRefreshConcurrent, EnvRefreshRate, EnvRefreshInterval, EnvLogLevel, EnvDataDir} {
 		if !seen[name] {
 			t.Errorf("%s missing from Vars()", name)
 		}

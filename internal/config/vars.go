@@ -33,6 +33,7 @@ const (
 	EnvRefreshRate       = "LCAUTH_REFRESH_RATE"
 	EnvRefreshInterval   = "LCAUTH_REFRESH_INTERVAL"
 	EnvLogLevel          = "LCAUTH_LOG_LEVEL"
+	EnvDataDir           = "LCAUTH_DATA_DIR"
 )
 
 // Var documents one environment variable.
@@ -78,6 +79,7 @@ func Vars() []Var {
 		{Name: EnvRefreshConcurrent, Default: "16", Description: "Refreshes in flight at once in one pass.", Functions: []string{FunctionRefresh}},
 		{Name: EnvRefreshRate, Default: "0", Description: "Client-side limit on token refreshes per second in one pass; 0 means no limit.", Functions: []string{FunctionRefresh}},
 		{Name: EnvRefreshInterval, Default: "1m", Description: "How often cmd/lcauth dev runs a refresh pass (the stack uses its schedule instead)."},
+		{Name: EnvDataDir, Description: "Folder where cmd/lcauth dev keeps dynalite's data across restarts (same as its -data flag); default: in memory."},
 		{Name: EnvLogLevel, Default: "info", Description: "Log level: debug, info, warn or error.", Functions: allFns},
 	}
 }
