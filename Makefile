@@ -66,7 +66,7 @@ lint: ## gofmt check, go vet and staticcheck (pinned in go.mod as a tool).
 
 .PHONY: test
 test: setup lint build ## Everything CI checks: lint, build, and all tests (-race), which start dynalite/chromium themselves.
-	$(GO) test -race -count=1 $(GOTEST_FLAGS) ./...
+	$(GO) test -race -count=1 -timeout 20m $(GOTEST_FLAGS) ./...
 
 # Packages with benchmarks; each area appends its own (BENCH_PKGS += ./internal/x).
 BENCH_PKGS := ./internal/store
