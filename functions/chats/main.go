@@ -20,7 +20,9 @@ func main() {
 		os.Exit(1)
 	}
 	logger := app.LambdaLogger(cfg.LogLevel)
-	a, err := app.New(context.Background(), cfg, app.WithLogger(logger), app.WithOwnerPrefix(config.FunctionChats))
+	a, err := app.New(context.Background(), cfg, app.WithLogger(logger), app.WithOwnerPrefix(config.FunctionChats),
+		// Stdout: CloudWatch Logs extracts the EMF metric lines (ReauthorizationRequired) from it.
+		app.WithRefreshMetrics(os.Stdout))
 	if err != nil {
 		logger.Error("startup", slog.String("error", err.Error()))
 		os.Exit(1)

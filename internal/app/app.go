@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -53,6 +54,7 @@ type options struct {
 	kms         sealing.KMSAPI
 	awsCfg      *aws.Config
 	ownerPrefix string
+	metrics     io.Writer
 }
 
 // Option adjusts New (tests, local mode).
@@ -81,6 +83,11 @@ func WithAWSConfig(cfg aws.Config) Option { return func(o *options) { o.awsCfg =
 
 // WithOwnerPrefix names this process in refresh leases (for example "chats" or "refresh").
 func WithOwnerPrefix(p string) Option { return func(o *options) { o.ownerPrefix = p } }
+
+// WithRefreshMetrics makes the App's on-demand refresher (the one /chats uses) write CloudWatch Embedded
+// Metric Format lines to w, so a re-authorization discovered by /chats raises the same
+// ReauthorizationRequired metric as one discovered by the scheduled pass.
+func WithRefreshMetrics(w io.Writer) Option { return func(o *options) { o.metrics = w } }
 
 // New builds the App. It makes no network call: AWS clients connect on first use.
 func New(ctx context.Context, cfg config.Config, opts ...Option) (*App, error) {
@@ -142,7 +149,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*App, error) {
 		}
 		a.refresher = refresh.New(a.store, a.lc, refresh.Options{
 			Window: cfg.RefreshWindow, Concurrency: cfg.RefreshConcurrency, Rate: cfg.RefreshRate,
-			Now: a.now, Logger: a.log, OwnerPrefix: prefix,
+			Now: a.now, Logger: a.log, OwnerPrefix: prefix, Metrics: o.metrics,
 		})
 	}
 

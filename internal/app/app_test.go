@@ -10,8 +10,10 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/akrylysov/algnhsa"
 
@@ -37,6 +39,7 @@ type stack struct {
 	env     map[string]string
 	handler atomic.Value
 	ts      *httptest.Server
+	apiKey  string // the key the last flow installed
 }
 
 // newStack starts the simulator, a dynalite table and an empty server whose handler the test sets.
@@ -106,6 +109,7 @@ func (s *stack) flow(t *testing.T) int {
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &res) != nil {
 		t.Fatalf("/callback: %d %s", resp.StatusCode, body)
 	}
+	s.apiKey = res.APIKey
 	req, _ = http.NewRequest(http.MethodGet, s.base+"/chats?limit=2", nil)
 	req.Header.Set("Authorization", "Bearer "+res.APIKey)
 	resp, err = http.DefaultClient.Do(req)
@@ -130,6 +134,59 @@ func TestNew_LocalConfigurationServesTheWholeFlow(t *testing.T) {
 	if a.Store() == nil || a.Refresher() == nil {
 		t.Fatal("store or refresher missing with a table configured")
 	}
+}
+
+func TestNew_ChatsReportsReauthorizationMetric(t *testing.T) {
+	s := newStack(t)
+	var metrics syncBuffer
+	a, err := app.New(t.Context(), s.load(t, config.FunctionInstall, config.FunctionCallback, config.FunctionChats),
+		app.WithClock(s.sim.Now), app.WithLogger(app.NewJSONLogger(io.Discard, 0)), app.WithRefreshMetrics(&metrics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.handler.Store(a.Handler())
+	if got := s.flow(t); got != http.StatusOK {
+		t.Fatalf("/chats: %d, want 200", got)
+	}
+	// The customer revokes the grant and the token expires: /chats finds out on its refresh.
+	s.sim.RevokeGrant(s.account.AccountID)
+	s.sim.Advance(9 * time.Hour)
+	req, _ := http.NewRequest(http.MethodGet, s.base+"/chats", nil)
+	req.Header.Set("Authorization", "Bearer "+s.apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/chats after revocation: %d, want 401", resp.StatusCode)
+	}
+	var doc map[string]any
+	line, _, _ := strings.Cut(metrics.String(), "\n")
+	if err := json.Unmarshal([]byte(line), &doc); err != nil {
+		t.Fatalf("metric line %q: %v", metrics.String(), err)
+	}
+	if doc["ReauthorizationRequired"] != float64(1) {
+		t.Fatalf("metric line %s, want ReauthorizationRequired 1", line)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the refresher's writes and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
 
 func TestNew_AWSConfigurationWithSecretsManagerAndKMS(t *testing.T) {
