@@ -34,7 +34,7 @@ var (
 		config.FunctionCallback: {Rule: "AwsSolutions-APIG4",
 			Reason: "GET /callback is LiveChat's OAuth redirect target and must be public; it is protected by the signed, expiring state bound to the browser cookie and by the single-use code, verified before anything else."},
 		config.FunctionChats: {Rule: "AwsSolutions-APIG4",
-			Reason: "/chats authenticates every request inside the function with the per-installation API key (X-API-Key, stored hashed, one GetItem); an API Gateway authorizer would repeat that lookup in a second function for no gain."},
+			Reason: "/chats authenticates every request inside the function with the per-installation API key (Authorization: Bearer lca_..., stored hashed, one GetItem); an API Gateway authorizer would repeat that lookup in a second function for no gain."},
 	}
 	// secretRotationSuppression: the client secret is LiveChat's, not ours to rotate.
 	secretRotationSuppression = Suppression{

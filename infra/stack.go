@@ -218,7 +218,7 @@ func NewLcauth(scope constructs.Construct, s Settings) (*Lcauth, error) {
 		RemovalPolicy: keep,
 	})
 	// The escape hatch keeps the format ours: it logs the route key and path but never the query
-	// string (/callback carries the authorization code there) nor any header (X-API-Key).
+	// string (/callback carries the authorization code there) nor any header (the API key travels in Authorization: Bearer).
 	cfnStage := l.Stage.Node().DefaultChild().(awsapigatewayv2.CfnStage)
 	cfnStage.SetAccessLogSettings(&awsapigatewayv2.CfnStage_AccessLogSettingsProperty{
 		DestinationArn: l.AccessLogs.LogGroupArn(),
