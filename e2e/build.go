@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"lcauth/internal/proc"
 )
 
 // LambdaBuildFlags are the `go build` flags of the Makefile's Lambda rule (build/%/bootstrap), so
@@ -23,22 +25,7 @@ var LambdaBuildFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags"
 const RIEPackage = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"
 
 // RepoRoot returns the directory holding go.mod, searching upwards from the working directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("e2e: working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("e2e: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
+func RepoRoot() (string, error) { return proc.RepoRoot() }
 
 // BuildLambdas compiles Lambda main packages (import paths or paths relative to root, such as
 // "./functions/install") for linux and the host architecture with LambdaBuildFlags, static

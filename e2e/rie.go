@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"lcauth/internal/proc"
 )
 
 // InvokePath is the emulator's invoke endpoint (the Lambda Invoke API path; the function is always
@@ -54,7 +56,7 @@ type Emulator struct {
 	cmd       *exec.Cmd
 	exited    chan struct{}
 	waitErr   error
-	out       *tailBuffer
+	out       *proc.TailBuffer
 	client    *http.Client
 
 	mu        sync.Mutex // one invocation at a time
@@ -108,7 +110,7 @@ func startEmulatorOnce(ctx context.Context, opts EmulatorOptions, bin string, ti
 		"AWS_LAMBDA_FUNCTION_TIMEOUT": strconv.Itoa(int(timeout.Seconds())),
 	}
 	maps.Copy(env, opts.Env)
-	out := &tailBuffer{max: 16 << 10, w: opts.Log}
+	out := &proc.TailBuffer{Max: 16 << 10, W: opts.Log}
 	// Not CommandContext: ctx bounds the startup only.
 	cmd := exec.Command(opts.RIE,
 		"--log-level", "warn",
@@ -282,31 +284,4 @@ func freePorts(n int) ([]int, error) {
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
 	return ports, nil
-}
-
-// tailBuffer keeps the last max bytes written and copies everything to w.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-	w   io.Writer
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(p)
-	if extra := t.buf.Len() - t.max; extra > 0 {
-		t.buf.Next(extra)
-	}
-	if t.w != nil {
-		_, _ = t.w.Write(p)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
 }

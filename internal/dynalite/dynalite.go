@@ -1,7 +1,6 @@
 package dynalite
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"lcauth/internal/proc"
 )
 
 // ErrNotInstalled is returned by Start when node_modules/.bin/dynalite (or node itself) is missing;
@@ -49,7 +50,7 @@ type Server struct {
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed once the process has been reaped
 	waitErr  error         // valid after exited is closed
-	out      *tailBuffer
+	out      *proc.TailBuffer
 
 	closeOnce sync.Once
 	closeErr  error
@@ -100,7 +101,7 @@ func startOnce(ctx context.Context, bin string, opts Options) (*Server, error) {
 	if opts.Dir != "" {
 		args = append(args, "--path", opts.Dir)
 	}
-	out := &tailBuffer{max: 8 << 10, w: opts.Log}
+	out := &proc.TailBuffer{Max: 8 << 10, W: opts.Log}
 	// Not exec.CommandContext: ctx bounds the startup, and the server must outlive it.
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout = out
@@ -204,8 +205,8 @@ func NewClient(endpoint string) *dynamodb.Client {
 func binary(root string) (string, error) {
 	if root == "" {
 		var err error
-		if root, err = findRepoRoot(); err != nil {
-			return "", err
+		if root, err = proc.RepoRoot(); err != nil {
+			return "", fmt.Errorf("dynalite: %w (set Options.RepoRoot)", err)
 		}
 	}
 	bin := filepath.Join(root, "node_modules", ".bin", "dynalite")
@@ -213,24 +214,6 @@ func binary(root string) (string, error) {
 		return "", fmt.Errorf("%w: %s is missing", ErrNotInstalled, bin)
 	}
 	return bin, nil
-}
-
-// findRepoRoot walks up from the working directory to the directory holding go.mod.
-func findRepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("dynalite: working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("dynalite: no go.mod above the working directory; set Options.RepoRoot")
-		}
-		dir = parent
-	}
 }
 
 // freePort asks the kernel for a free loopback port.
@@ -241,31 +224,4 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tailBuffer keeps the last max bytes written (for error messages) and copies everything to w.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-	w   io.Writer
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf.Write(p)
-	if extra := t.buf.Len() - t.max; extra > 0 {
-		t.buf.Next(extra)
-	}
-	if t.w != nil {
-		_, _ = t.w.Write(p) // a failing log sink must not stop the server
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.buf.String()
 }
