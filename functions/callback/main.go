@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"os"
 
 	"github.com/akrylysov/algnhsa"
@@ -14,16 +13,9 @@ import (
 )
 
 func main() {
-	cfg, err := config.LoadFor(os.Getenv, config.FunctionCallback)
+	a, err := app.ForLambda(context.Background(), config.FunctionCallback, os.Getenv)
 	if err != nil {
-		app.LambdaLogger(slog.LevelInfo).Error("configuration", slog.String("error", err.Error()))
-		os.Exit(1)
-	}
-	logger := app.LambdaLogger(cfg.LogLevel)
-	a, err := app.New(context.Background(), cfg, app.WithLogger(logger), app.WithOwnerPrefix(config.FunctionCallback))
-	if err != nil {
-		logger.Error("startup", slog.String("error", err.Error()))
-		os.Exit(1)
+		os.Exit(1) // ForLambda logged why.
 	}
 	algnhsa.ListenAndServe(a.CallbackHandler(), &algnhsa.Options{RequestType: algnhsa.RequestTypeAPIGatewayV2})
 }

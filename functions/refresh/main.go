@@ -4,7 +4,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -15,16 +14,9 @@ import (
 )
 
 func main() {
-	cfg, err := config.LoadFor(os.Getenv, config.FunctionRefresh)
+	a, err := app.ForLambda(context.Background(), config.FunctionRefresh, os.Getenv)
 	if err != nil {
-		app.LambdaLogger(slog.LevelInfo).Error("configuration", slog.String("error", err.Error()))
-		os.Exit(1)
-	}
-	logger := app.LambdaLogger(cfg.LogLevel)
-	a, err := app.New(context.Background(), cfg, app.WithLogger(logger), app.WithOwnerPrefix(config.FunctionRefresh))
-	if err != nil {
-		logger.Error("startup", slog.String("error", err.Error()))
-		os.Exit(1)
+		os.Exit(1) // ForLambda logged why.
 	}
 	// EMF lines on stdout: CloudWatch Logs turns them into the metrics the stack alarms on.
 	r := a.PassRefresher(os.Stdout)
