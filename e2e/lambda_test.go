@@ -17,6 +17,7 @@ import (
 	"lcauth/internal/livechattest"
 	"lcauth/internal/refresh"
 	"lcauth/internal/sealing/kmsfake"
+	"lcauth/internal/syncbuf"
 )
 
 // scheduledEvent is what the EventBridge schedule sends the refresh function.
@@ -33,7 +34,7 @@ func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
 	t.Parallel()
 	// Tokens that live 30 minutes are inside the refresher's 60-minute window as soon as they exist.
 	w := newWorld(t, worldOptions{TokenLifetime: 30 * time.Minute})
-	logs := map[string]*syncBuffer{}
+	logs := map[string]*syncbuf.Buffer{}
 	gw, emus := w.startFunctions(t, logs)
 	client := newFlowClient(t, gw)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

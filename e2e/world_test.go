@@ -6,8 +6,6 @@ import (
 	"context"
 	"net/http/httptest"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"lcauth/internal/livechattest"
 	"lcauth/internal/sealing/kmsfake"
 	"lcauth/internal/secrets/smfake"
+	"lcauth/internal/syncbuf"
 )
 
 // Deploy-time values the stack would put in the functions' environment, here pointing at the local
@@ -144,7 +143,7 @@ func (w *world) functionEnv(tb testing.TB, fn string, memoryMB int) map[string]s
 // startFunctions runs every function under its own emulator with its stack environment and
 // returns a Gateway routing httpapi.Routes to them, and the emulators by function name. logs
 // receives each function's output, keyed by function name.
-func (w *world) startFunctions(tb testing.TB, logs map[string]*syncBuffer) (*Gateway, map[string]*Emulator) {
+func (w *world) startFunctions(tb testing.TB, logs map[string]*syncbuf.Buffer) (*Gateway, map[string]*Emulator) {
 	tb.Helper()
 	rie, _ := tools(tb)
 	bins := lambdas(tb)
@@ -153,7 +152,7 @@ func (w *world) startFunctions(tb testing.TB, logs map[string]*syncBuffer) (*Gat
 	emus := map[string]*Emulator{}
 	invokers := map[string]Invoker{}
 	for _, fn := range functionNames {
-		log := &syncBuffer{}
+		log := &syncbuf.Buffer{}
 		if logs != nil {
 			logs[fn] = log
 		}
@@ -176,22 +175,4 @@ func (w *world) startFunctions(tb testing.TB, logs map[string]*syncBuffer) (*Gat
 		gw.Routes = append(gw.Routes, Route{Method: r.Method, Path: r.Path, Function: r.Function})
 	}
 	return gw, emus
-}
-
-// syncBuffer collects a function's whole output for the log checks.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"lcauth/internal/refresh"
 	"lcauth/internal/sealing"
 	"lcauth/internal/store"
+	"lcauth/internal/syncbuf"
 )
 
 // TestFunction_RunsAPassUnderTheLambdaRuntime builds this function as Lambda runs it (bootstrap with
@@ -78,7 +78,7 @@ func TestFunction_RunsAPassUnderTheLambdaRuntime(t *testing.T) {
 		"DYNAMODB_ENDPOINT="+dynalitetest.Server(t).Endpoint(),
 		"LCAUTH_SEALING_KEY="+base64.StdEncoding.EncodeToString(key),
 	)
-	var out lockedBuffer
+	var out syncbuf.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -156,22 +156,4 @@ func freeAddr(t *testing.T) string {
 	}
 	defer l.Close()
 	return l.Addr().String()
-}
-
-// lockedBuffer collects the emulator's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -10,7 +10,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"lcauth/internal/livechattest"
 	"lcauth/internal/sealing/kmsfake"
 	"lcauth/internal/secrets/smfake"
+	"lcauth/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) { dynalitetest.Main(m) }
@@ -138,7 +138,7 @@ func TestNew_LocalConfigurationServesTheWholeFlow(t *testing.T) {
 
 func TestNew_ChatsReportsReauthorizationMetric(t *testing.T) {
 	s := newStack(t)
-	var metrics syncBuffer
+	var metrics syncbuf.Buffer
 	a, err := app.New(t.Context(), s.load(t, config.FunctionInstall, config.FunctionCallback, config.FunctionChats),
 		app.WithClock(s.sim.Now), app.WithLogger(app.NewJSONLogger(io.Discard, 0)), app.WithRefreshMetrics(&metrics))
 	if err != nil {
@@ -169,24 +169,6 @@ func TestNew_ChatsReportsReauthorizationMetric(t *testing.T) {
 	if doc["ReauthorizationRequired"] != float64(1) {
 		t.Fatalf("metric line %s, want ReauthorizationRequired 1", line)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the refresher's writes and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func TestNew_AWSConfigurationWithSecretsManagerAndKMS(t *testing.T) {

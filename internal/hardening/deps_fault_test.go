@@ -12,6 +12,7 @@ import (
 	"lcauth/internal/refresh"
 	"lcauth/internal/sealing/kmsfake"
 	"lcauth/internal/store"
+	"lcauth/internal/syncbuf"
 )
 
 // TestFault_SecretsManagerDownOrSlow: without a readable client secret, /install and /callback answer
@@ -63,7 +64,7 @@ func TestFault_SecretsManagerDownOrSlow(t *testing.T) {
 	if l := cold.lastRequestLog("chats"); l["error_class"] != "transient" {
 		t.Fatalf("request log %v, want error_class transient", l)
 	}
-	sum, err := cold.passRefresher(&syncBuffer{}).RunPass(context.Background())
+	sum, err := cold.passRefresher(&syncbuf.Buffer{}).RunPass(context.Background())
 	if sum.StoppedReason == refresh.StopCircuitBreaker || sum.Failed["misconfiguration"] != 0 {
 		t.Fatalf("a Secrets Manager outage tripped the misconfiguration breaker: %+v %v", sum, err)
 	}

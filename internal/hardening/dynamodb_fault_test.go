@@ -14,10 +14,11 @@ import (
 	"lcauth/internal/livechattest"
 	"lcauth/internal/refresh"
 	"lcauth/internal/store"
+	"lcauth/internal/syncbuf"
 )
 
 // passRefresherWith is passRefresher with another token client.
-func (s *stack) passRefresherWith(lc refresh.TokenClient, metrics *syncBuffer) *refresh.Refresher {
+func (s *stack) passRefresherWith(lc refresh.TokenClient, metrics *syncbuf.Buffer) *refresh.Refresher {
 	o := s.passRefresher(metrics).Options()
 	o.Logger = slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return refresh.New(s.st, lc, o)
@@ -93,7 +94,7 @@ func TestFault_DynamoDBThrottledDuringPass(t *testing.T) {
 	s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
 
 	s.db.add(ddbRule{op: "Query", kind: ddbThrottle})
-	metrics := &syncBuffer{}
+	metrics := &syncbuf.Buffer{}
 	sum, err := s.passRefresher(metrics).RunPass(context.Background())
 	if !errors.Is(err, refresh.ErrStoreUnavailable) || sum.StoppedReason != refresh.StopStoreUnavailable || !sum.PassFailed {
 		t.Fatalf("summary %+v err %v, want store_unavailable", sum, err)
@@ -107,7 +108,7 @@ func TestFault_DynamoDBThrottledDuringPass(t *testing.T) {
 	s.db.clear()
 
 	s.db.add(ddbRule{op: "UpdateItem", kind: ddbThrottle, times: 2})
-	sum, err = s.passRefresher(&syncBuffer{}).RunPass(context.Background())
+	sum, err = s.passRefresher(&syncbuf.Buffer{}).RunPass(context.Background())
 	if err != nil || sum.Refreshed != 3 {
 		t.Fatalf("pass with two throttled writes: %+v %v", sum, err)
 	}
@@ -135,7 +136,7 @@ func TestFault_DynamoDBGoesAwayMidPass(t *testing.T) {
 
 	// 16 shard queries, then a few leases and saves, then nothing answers.
 	s.db.add(ddbRule{kind: ddbDown, after: store.DueShards + 9})
-	metrics := &syncBuffer{}
+	metrics := &syncbuf.Buffer{}
 	sum, err := s.passRefresher(metrics).RunPass(context.Background())
 	if sum.Refreshed >= n {
 		t.Fatalf("the outage did not bite: %+v", sum)
@@ -156,7 +157,7 @@ func TestFault_DynamoDBGoesAwayMidPass(t *testing.T) {
 
 	// Leases taken before the outage expire after LeaseTTL (10s in passRefresher, on the shared clock).
 	s.sim.Advance(11 * time.Second)
-	sum2, err := s.passRefresher(&syncBuffer{}).RunPass(context.Background())
+	sum2, err := s.passRefresher(&syncbuf.Buffer{}).RunPass(context.Background())
 	if err != nil || sum2.FailedTotal() != 0 {
 		t.Fatalf("pass after the outage: %+v %v", sum2, err)
 	}
@@ -202,7 +203,7 @@ func TestFault_RefreshSucceedsButSaveFails(t *testing.T) {
 	t.Run("scheduled pass", func(t *testing.T) {
 		inst, key, acc := s.installDirect()
 		s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
-		metrics := &syncBuffer{}
+		metrics := &syncbuf.Buffer{}
 		sum, _ := s.passRefresherWith(&savedFailsClient{inner: s.app.LiveChat(), db: s.db}, metrics).RunPass(context.Background())
 		s.db.clear()
 		if sum.Failed["store"] != 1 || sum.Refreshed != 0 {
@@ -219,7 +220,7 @@ func TestFault_RefreshSucceedsButSaveFails(t *testing.T) {
 			t.Fatalf("the old token stopped working: %d", r.status)
 		}
 		s.sim.Advance(11 * time.Second)
-		sum, err := s.passRefresher(&syncBuffer{}).RunPass(context.Background())
+		sum, err := s.passRefresher(&syncbuf.Buffer{}).RunPass(context.Background())
 		if err != nil || sum.Refreshed != 1 {
 			t.Fatalf("recovery pass: %+v %v", sum, err)
 		}
@@ -329,7 +330,7 @@ func TestFault_DynamoDBFailsAtEachRefreshStep(t *testing.T) {
 				tt.prepare(s, acc)
 			}
 			s.db.add(ddbRule{op: "UpdateItem", kind: ddbServerError, after: tt.after})
-			metrics := &syncBuffer{}
+			metrics := &syncbuf.Buffer{}
 			sum, _ := s.passRefresher(metrics).RunPass(context.Background())
 			s.db.clear()
 			s.sim.ClearFaults()
@@ -346,7 +347,7 @@ func TestFault_DynamoDBFailsAtEachRefreshStep(t *testing.T) {
 			s.unchanged(inst)
 
 			s.sim.Advance(11 * time.Second) // the dead lease lapses
-			sum, err := s.passRefresher(&syncBuffer{}).RunPass(context.Background())
+			sum, err := s.passRefresher(&syncbuf.Buffer{}).RunPass(context.Background())
 			if err != nil || sum.FailedTotal() != 0 {
 				t.Fatalf("recovery pass: %+v %v", sum, err)
 			}
@@ -426,7 +427,7 @@ func TestFault_ConditionalFailureAtEachRefreshStep(t *testing.T) {
 				s.intrude(inst.ID)
 				lc = s.app.LiveChat()
 			}
-			sum, err := s.passRefresherWith(lc, &syncBuffer{}).RunPass(context.Background())
+			sum, err := s.passRefresherWith(lc, &syncbuf.Buffer{}).RunPass(context.Background())
 			s.sim.ClearFaults()
 			if err != nil || sum.Refreshed != 0 || sum.Skipped != tt.skipped || sum.ReauthorizationRequired != 0 {
 				t.Fatalf("summary %+v err %v", sum, err)
@@ -443,7 +444,7 @@ func TestFault_ConditionalFailureAtEachRefreshStep(t *testing.T) {
 			}
 
 			s.sim.Advance(11 * time.Second) // the intruder's lease lapses
-			sum, err = s.passRefresher(&syncBuffer{}).RunPass(context.Background())
+			sum, err = s.passRefresher(&syncbuf.Buffer{}).RunPass(context.Background())
 			if err != nil || sum.FailedTotal() != 0 {
 				t.Fatalf("recovery pass: %+v %v", sum, err)
 			}

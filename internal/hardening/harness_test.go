@@ -33,6 +33,7 @@ import (
 	"lcauth/internal/sealing/kmsfake"
 	"lcauth/internal/secrets/smfake"
 	"lcauth/internal/store"
+	"lcauth/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) { dynalitetest.Main(m) }
@@ -41,24 +42,6 @@ const (
 	clientSecret = "hardening-client-secret-6c2a91"
 	secretARN    = "arn:aws:secretsmanager:us-east-1:123456789012:secret:lcauth-client-secret-AbCdEf"
 )
-
-// syncBuffer collects log output from concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // ddbFaultKind is what the DynamoDB transport does to a request a rule matches.
 type ddbFaultKind int
@@ -227,7 +210,7 @@ type stack struct {
 	app     *app.App
 	st      *store.Store
 	db      *ddbFaults
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 	table   string
 	sm      *smfake.Fake
 	kms     *kmsfake.Server
@@ -238,7 +221,7 @@ type stack struct {
 
 func newStack(t *testing.T, sc stackConfig) *stack {
 	t.Helper()
-	s := &stack{t: t, logs: &syncBuffer{}}
+	s := &stack{t: t, logs: &syncbuf.Buffer{}}
 	logger := slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.handler.Load().(http.Handler).ServeHTTP(w, r) })
 	s.ts = httptest.NewUnstartedServer(h)

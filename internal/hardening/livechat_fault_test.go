@@ -12,6 +12,7 @@ import (
 	"lcauth/internal/livechattest"
 	"lcauth/internal/refresh"
 	"lcauth/internal/store"
+	"lcauth/internal/syncbuf"
 )
 
 // installDirect saves an installation for a new simulator account with tokens minted by the
@@ -48,7 +49,7 @@ func (s *stack) unchanged(before *store.Installation) *store.Installation {
 
 // passRefresher is a refresher over the stack's store and LiveChat client with test-scaled timings,
 // logging to the stack's log and writing metrics to metrics.
-func (s *stack) passRefresher(metrics *syncBuffer) *refresh.Refresher {
+func (s *stack) passRefresher(metrics *syncbuf.Buffer) *refresh.Refresher {
 	return refresh.New(s.st, s.app.LiveChat(), refresh.Options{
 		Concurrency: 4, LeaseTTL: 10 * time.Second, WaitForOther: 2 * time.Second, SafetyMargin: 300 * time.Millisecond,
 		BaseBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, MaxGlobalBackoff: 200 * time.Millisecond,
@@ -261,7 +262,7 @@ func TestFault_TokenEndpointFailuresDuringPass(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s.sim.ClearFaults()
 			s.sim.InjectFault(livechattest.EndpointTokenRefresh, tt.fault)
-			metrics := &syncBuffer{}
+			metrics := &syncbuf.Buffer{}
 			sum, err := s.passRefresher(metrics).RunPass(context.Background())
 			if err != nil {
 				t.Fatalf("RunPass: %v (a LiveChat outage must not fail the pass)", err)
@@ -284,7 +285,7 @@ func TestFault_TokenEndpointFailuresDuringPass(t *testing.T) {
 		s.sim.ClearFaults()
 		s.sim.SetClientSecret("rotated-at-livechat-but-not-here")
 		defer s.sim.SetClientSecret(clientSecret)
-		metrics := &syncBuffer{}
+		metrics := &syncbuf.Buffer{}
 		sum, err := s.passRefresher(metrics).RunPass(context.Background())
 		if err == nil || !sum.PassFailed || sum.StoppedReason != refresh.StopCircuitBreaker {
 			t.Fatalf("summary %+v err %v, want a failed pass stopped by the circuit breaker", sum, err)
@@ -297,7 +298,7 @@ func TestFault_TokenEndpointFailuresDuringPass(t *testing.T) {
 		}
 	})
 	s.sim.ClearFaults()
-	sum, err := s.passRefresher(&syncBuffer{}).RunPass(context.Background())
+	sum, err := s.passRefresher(&syncbuf.Buffer{}).RunPass(context.Background())
 	if err != nil || sum.Refreshed != 3 {
 		t.Fatalf("healthy pass: %+v %v", sum, err)
 	}

@@ -27,27 +27,10 @@ import (
 	"lcauth/internal/sealing"
 	"lcauth/internal/secrets"
 	"lcauth/internal/store"
+	"lcauth/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) { dynalitetest.Main(m) }
-
-// syncBuffer collects log output from concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // countingTransport counts DynamoDB operations by their X-Amz-Target.
 type countingTransport struct {
@@ -98,7 +81,7 @@ type env struct {
 	srv     *httpapi.Server
 	lc      *livechat.Client
 	db      *countingTransport
-	logs    *syncBuffer
+	logs    *syncbuf.Buffer
 	secret  httpapi.SecretSource
 	account livechattest.Account
 }
@@ -121,7 +104,7 @@ func newEnv(t testing.TB, options ...envOption) *env {
 	for _, o := range options {
 		o(&cfg)
 	}
-	e := &env{t: t, logs: &syncBuffer{}, secret: cfg.secret}
+	e := &env{t: t, logs: &syncbuf.Buffer{}, secret: cfg.secret}
 	var handler atomic.Value
 	e.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		handler.Load().(http.Handler).ServeHTTP(w, r)

@@ -2,7 +2,6 @@ package refresh
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -18,27 +17,10 @@ import (
 	"lcauth/internal/livechattest"
 	"lcauth/internal/sealing"
 	"lcauth/internal/store"
+	"lcauth/internal/syncbuf"
 )
 
 func TestMain(m *testing.M) { dynalitetest.Main(m) }
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writers of a pass (logger, metrics).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // env is one test's world: the LiveChat simulator on a loopback server, a fresh table in the shared
 // dynalite, the real store and LiveChat client, all on the simulator's clock.
@@ -48,8 +30,8 @@ type env struct {
 	simURL  string
 	st      *store.Store
 	lc      *livechat.Client
-	logs    *syncBuffer
-	metrics *syncBuffer
+	logs    *syncbuf.Buffer
+	metrics *syncbuf.Buffer
 	secrets []string // every token and secret the test handed out, to check logs never carry them
 	secMu   sync.Mutex
 }
@@ -71,8 +53,8 @@ func newEnv(t testing.TB) *env {
 		sim:     sim,
 		simURL:  srv.URL,
 		st:      store.New(db, table, sealer, store.WithClock(sim.Now)),
-		logs:    &syncBuffer{},
-		metrics: &syncBuffer{},
+		logs:    &syncbuf.Buffer{},
+		metrics: &syncbuf.Buffer{},
 	}
 	e.lc = e.client(sim.SecretSource())
 	e.secrets = append(e.secrets, sim.ClientSecret())

@@ -1,0 +1,26 @@
+package syncbuf
+
+import (
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestBuffer_KeepsEveryConcurrentWrite(t *testing.T) {
+	var b Buffer
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 100; j++ {
+				_, _ = b.Write([]byte("ab"))
+				_ = b.String()
+			}
+		}()
+	}
+	wg.Wait()
+	if got := b.String(); len(got) != 1600 || strings.ReplaceAll(got, "ab", "") != "" {
+		t.Fatalf("got %d bytes, want 800 intact writes of \"ab\"", len(got))
+	}
+}
