@@ -14,10 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
-	"lcauth/internal/sealing/kmsfake"
-	"lcauth/internal/syncbuf"
+	"lcauth/internal/testrig/kmsfake"
+	"lcauth/internal/testrig/syncbuf"
 )
 
 // scheduledEvent is what the EventBridge schedule sends the refresh function.
@@ -146,7 +146,7 @@ func assertNoPlainTokensInTable(t *testing.T, ctx context.Context, w *world) {
 	}
 	for _, item := range out.Items {
 		for name, v := range item {
-			if s, ok := v.(*types.AttributeValueMemberS); ok && strings.HasPrefix(s.Value, livechattest.DefaultRegion+":") {
+			if s, ok := v.(*types.AttributeValueMemberS); ok && strings.HasPrefix(s.Value, livechatsim.DefaultRegion+":") {
 				t.Errorf("attribute %s holds a LiveChat token in the clear", name)
 			}
 		}

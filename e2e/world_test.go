@@ -12,10 +12,10 @@ import (
 	"lcauth/internal/config"
 	"lcauth/internal/dynalite"
 	"lcauth/internal/httpapi"
-	"lcauth/internal/livechattest"
-	"lcauth/internal/sealing/kmsfake"
-	"lcauth/internal/secrets/smfake"
-	"lcauth/internal/syncbuf"
+	"lcauth/internal/livechatsim"
+	"lcauth/internal/testrig/kmsfake"
+	"lcauth/internal/testrig/smfake"
+	"lcauth/internal/testrig/syncbuf"
 )
 
 // Deploy-time values the stack would put in the functions' environment, here pointing at the local
@@ -30,7 +30,7 @@ const (
 // world is what AWS and LiveChat would be for the deployed functions: dynalite with the table, the
 // LiveChat simulator, and the Secrets Manager and KMS fakes, all on 127.0.0.1.
 type world struct {
-	sim      *livechattest.Simulator
+	sim      *livechatsim.Simulator
 	simURL   string
 	kms      *kmsfake.Server
 	sm       *smfake.Fake
@@ -53,7 +53,7 @@ func newWorld(tb testing.TB, opts worldOptions) *world {
 	w := &world{}
 
 	secret := "e2e-client-secret-" + randomID()
-	w.sim = livechattest.New(livechattest.Options{
+	w.sim = livechatsim.New(livechatsim.Options{
 		ClientSecret:  secret,
 		RedirectURIs:  []string{worldBaseURL + "/callback"},
 		TokenLifetime: opts.TokenLifetime,

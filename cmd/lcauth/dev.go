@@ -24,7 +24,7 @@ import (
 	"lcauth/internal/config"
 	"lcauth/internal/dynalite"
 	"lcauth/internal/httpapi"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 )
 
 // Local-mode settings that exist only for `lcauth dev`; everything else comes from internal/config.
@@ -46,7 +46,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fl.SetOutput(stderr)
 	dataDir := fl.String("data", getenv(config.EnvDataDir), "keep dynalite's data in this folder across restarts (default: in memory; env "+config.EnvDataDir+")")
 	stateDir := fl.String("state", ".lcauth", "folder for the sealing key generated when "+config.EnvSealingKey+" is unset")
-	simLifetime := fl.Duration("simulator-token-lifetime", livechattest.DefaultTokenLifetime, "lifetime of the simulator's access tokens (shorter shows the refresher at work)")
+	simLifetime := fl.Duration("simulator-token-lifetime", livechatsim.DefaultTokenLifetime, "lifetime of the simulator's access tokens (shorter shows the refresher at work)")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lcauth dev [flags]")
 		fmt.Fprintln(stderr, "Runs lcauth locally: dynalite, the LiveChat simulator (unless LIVECHAT_CLIENT_ID and")
@@ -90,7 +90,7 @@ type devRun struct {
 	publicURL  string
 	dynalite   *dynalite.Server
 	dataDir    string
-	sim        *livechattest.Simulator
+	sim        *livechatsim.Simulator
 	simServer  *http.Server
 	simURL     string
 	keySource  string
@@ -192,7 +192,7 @@ func (d *devRun) startLiveChat(redirectURL string, lifetime time.Duration) error
 	if err != nil {
 		return err
 	}
-	d.sim = livechattest.New(livechattest.Options{
+	d.sim = livechatsim.New(livechatsim.Options{
 		ClientSecret:  secret,
 		RedirectURIs:  []string{redirectURL},
 		TokenLifetime: lifetime,

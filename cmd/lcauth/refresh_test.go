@@ -13,17 +13,18 @@ import (
 	"time"
 
 	"lcauth/internal/app"
-	"lcauth/internal/dynalite/dynalitetest"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
 	"lcauth/internal/sealing"
 	"lcauth/internal/store"
+	"lcauth/internal/testrig/dynalitetest"
+	"lcauth/internal/testrig/simtest"
 )
 
 // refreshEnv is a table in dynalite with due installations and a simulator, described by the same
 // environment variables the refresh Lambda gets.
 type refreshEnv struct {
-	sim   *livechattest.Simulator
+	sim   *livechatsim.Simulator
 	st    *store.Store
 	env   map[string]string
 	insts []*store.Installation
@@ -31,7 +32,7 @@ type refreshEnv struct {
 
 func newRefreshEnv(t *testing.T, due int) *refreshEnv {
 	t.Helper()
-	sim, srv := livechattest.NewServer(t, livechattest.Options{})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{})
 	// Tokens that expire in 30 minutes are due in the default 60-minute window, on the real clock
 	// the command uses.
 	sim.SetTokenLifetime(30 * time.Minute)
@@ -55,7 +56,7 @@ func newRefreshEnv(t *testing.T, due int) *refreshEnv {
 		},
 	}
 	for range due {
-		acc := sim.AddAccount(livechattest.Account{})
+		acc := sim.AddAccount(livechatsim.Account{})
 		tok := sim.GrantTokens(acc.AccountID)
 		inst, _, err := e.st.Install(context.Background(), store.Grant{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
 			TokenType: tok.TokenType, Scope: tok.Scope, ExpiresAt: tok.Expiry, OrganizationID: tok.OrganizationID,

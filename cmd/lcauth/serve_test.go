@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"lcauth/internal/config"
-	"lcauth/internal/dynalite/dynalitetest"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
+	"lcauth/internal/testrig/dynalitetest"
+	"lcauth/internal/testrig/simtest"
 )
 
 // lineWriter hands over the first line written to it.
@@ -35,7 +36,7 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 }
 
 func TestServe_ServesTheHandlersUntilCancelled(t *testing.T) {
-	sim, simSrv := livechattest.NewServer(t, livechattest.Options{})
+	sim, simSrv := simtest.NewServer(t, livechatsim.Options{})
 	_, table := dynalitetest.Table(t)
 	env := map[string]string{
 		config.EnvClientID:         sim.ClientID(),

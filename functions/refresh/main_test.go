@@ -16,12 +16,13 @@ import (
 	"time"
 
 	"lcauth/internal/app"
-	"lcauth/internal/dynalite/dynalitetest"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
 	"lcauth/internal/sealing"
 	"lcauth/internal/store"
-	"lcauth/internal/syncbuf"
+	"lcauth/internal/testrig/dynalitetest"
+	"lcauth/internal/testrig/simtest"
+	"lcauth/internal/testrig/syncbuf"
 )
 
 // TestFunction_RunsAPassUnderTheLambdaRuntime builds this function as Lambda runs it (bootstrap with
@@ -47,7 +48,7 @@ func TestFunction_RunsAPassUnderTheLambdaRuntime(t *testing.T) {
 	build(rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
 	t.Logf("built the function and the emulator in %v", time.Since(start).Round(time.Millisecond))
 
-	sim, srv := livechattest.NewServer(t, livechattest.Options{})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{})
 	sim.SetTokenLifetime(30 * time.Minute) // due in the default 60-minute window, on the real clock
 	db, table := dynalitetest.Table(t)
 	key := bytes.Repeat([]byte{9}, sealing.KeySize)
@@ -57,7 +58,7 @@ func TestFunction_RunsAPassUnderTheLambdaRuntime(t *testing.T) {
 	}
 	st := store.New(db, table, sealer)
 	for range 3 {
-		tok := sim.GrantTokens(sim.AddAccount(livechattest.Account{}).AccountID)
+		tok := sim.GrantTokens(sim.AddAccount(livechatsim.Account{}).AccountID)
 		if _, _, err := st.Install(context.Background(), store.Grant{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
 			TokenType: tok.TokenType, Scope: tok.Scope, ExpiresAt: tok.Expiry, OrganizationID: tok.OrganizationID,
 			AccountID: tok.AccountID, Region: tok.Region}); err != nil {
@@ -136,12 +137,12 @@ func TestFunction_RunsAPassUnderTheLambdaRuntime(t *testing.T) {
 	if !strings.Contains(string(body), "circuit breaker") || !strings.Contains(string(body), "errorMessage") {
 		t.Errorf("failing pass: HTTP %d %s; want an invocation error naming the circuit breaker", status, body)
 	}
-	if strings.Contains(out.String(), livechattest.DefaultClientSecret) {
+	if strings.Contains(out.String(), livechatsim.DefaultClientSecret) {
 		t.Errorf("the client secret appears in the function's output")
 	}
 
 	// A fan-out target's input limits the pass to some shards.
-	sim.SetClientSecret(livechattest.DefaultClientSecret)
+	sim.SetClientSecret(livechatsim.DefaultClientSecret)
 	status, body = invoke(`{"shards":[]}`)
 	if err := json.Unmarshal(body, &sum); status != http.StatusOK || err != nil || sum.Due != 0 {
 		t.Errorf(`{"shards":[]}: HTTP %d %s; want an empty pass`, status, body)

@@ -18,11 +18,12 @@ import (
 
 	"lcauth/internal/app"
 	"lcauth/internal/config"
-	"lcauth/internal/dynalite/dynalitetest"
-	"lcauth/internal/livechattest"
-	"lcauth/internal/sealing/kmsfake"
-	"lcauth/internal/secrets/smfake"
-	"lcauth/internal/syncbuf"
+	"lcauth/internal/livechatsim"
+	"lcauth/internal/testrig/dynalitetest"
+	"lcauth/internal/testrig/kmsfake"
+	"lcauth/internal/testrig/simtest"
+	"lcauth/internal/testrig/smfake"
+	"lcauth/internal/testrig/syncbuf"
 )
 
 func TestMain(m *testing.M) { dynalitetest.Main(m) }
@@ -33,8 +34,8 @@ const (
 )
 
 type stack struct {
-	sim     *livechattest.Simulator
-	account livechattest.Account
+	sim     *livechatsim.Simulator
+	account livechatsim.Account
 	base    string // our server's URL
 	env     map[string]string
 	handler atomic.Value
@@ -52,8 +53,8 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(s.ts.Close)
 	s.base = s.ts.URL
 	var simSrv *httptest.Server
-	s.sim, simSrv = livechattest.NewServer(t, livechattest.Options{ClientSecret: clientSecret, RedirectURIs: []string{s.base + "/callback"}})
-	s.account = s.sim.AddAccount(livechattest.Account{Chats: 5})
+	s.sim, simSrv = simtest.NewServer(t, livechatsim.Options{ClientSecret: clientSecret, RedirectURIs: []string{s.base + "/callback"}})
+	s.account = s.sim.AddAccount(livechatsim.Account{Chats: 5})
 	_, table := dynalitetest.Table(t)
 	s.env = map[string]string{
 		config.EnvClientID:         s.sim.ClientID(),
@@ -230,8 +231,8 @@ func TestNew_InstallFunctionNeedsNoTable(t *testing.T) {
 func TestLambda_FlowThroughAPIGatewayV2Events(t *testing.T) {
 	s := newStack(t)
 	s.env[config.EnvRedirectURL] = "https://abc.execute-api.us-east-1.amazonaws.com/callback"
-	sim2, simSrv := livechattest.NewServer(t, livechattest.Options{ClientSecret: clientSecret, RedirectURIs: []string{s.env[config.EnvRedirectURL]}})
-	acct := sim2.AddAccount(livechattest.Account{Chats: 3})
+	sim2, simSrv := simtest.NewServer(t, livechatsim.Options{ClientSecret: clientSecret, RedirectURIs: []string{s.env[config.EnvRedirectURL]}})
+	acct := sim2.AddAccount(livechatsim.Account{Chats: 3})
 	s.env[config.EnvAccountsURL], s.env[config.EnvAPIURL] = simSrv.URL, simSrv.URL
 	a, err := app.New(t.Context(), s.load(t, config.FunctionInstall, config.FunctionCallback, config.FunctionChats),
 		app.WithClock(sim2.Now), app.WithLogger(app.NewJSONLogger(io.Discard, 0)))

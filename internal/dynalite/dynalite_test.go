@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"lcauth/internal/dynalite"
-	"lcauth/internal/dynalite/dynalitetest"
 	"lcauth/internal/store"
+	"lcauth/internal/testrig/dynalitetest"
 )
 
 func TestMain(m *testing.M) { dynalitetest.Main(m) }

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"lcauth/internal/httpapi"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/secrets"
-	"lcauth/internal/secrets/smfake"
+	"lcauth/internal/testrig/smfake"
 )
 
 func TestCallback_AnswersJSONWhenAsked(t *testing.T) {
@@ -94,7 +94,7 @@ func TestCallback_RejectsBadState(t *testing.T) {
 			if r.status != http.StatusBadRequest || r.errorCode(t) != httpapi.CodeInvalidState {
 				t.Fatalf("status %d %s, want 400 invalid_state", r.status, r.body)
 			}
-			if n := e.sim.Calls(livechattest.EndpointTokenExchange); n != 0 {
+			if n := e.sim.Calls(livechatsim.EndpointTokenExchange); n != 0 {
 				t.Fatalf("%d code exchanges after a bad state, want 0", n)
 			}
 		})
@@ -123,7 +123,7 @@ func TestCallback_RejectsReplayedState(t *testing.T) {
 	if r.status != http.StatusBadRequest || r.errorCode(t) != httpapi.CodeInvalidState {
 		t.Fatalf("replay with the old cookie: %d %s, want 400 invalid_state", r.status, r.body)
 	}
-	if n := e.sim.Calls(livechattest.EndpointTokenExchange); n != 1 {
+	if n := e.sim.Calls(livechatsim.EndpointTokenExchange); n != 1 {
 		t.Fatalf("%d code exchanges, want exactly 1", n)
 	}
 }
@@ -219,7 +219,7 @@ func TestCallback_CodeWithoutStateRestartsOnceNeverLoops(t *testing.T) {
 	if r.status != http.StatusBadRequest || !strings.Contains(r.body, httpapi.CodeRestartRefused) {
 		t.Fatalf("second code without state: %d, want 400 restart_refused page: %s", r.status, r.body)
 	}
-	if e.sim.Calls(livechattest.EndpointTokenExchange) != 0 {
+	if e.sim.Calls(livechatsim.EndpointTokenExchange) != 0 {
 		t.Fatal("a code without our state was exchanged")
 	}
 	// The refusal cleared the marker; the restarted flow itself completes normally.
@@ -246,7 +246,7 @@ func TestCallback_CodeWithForeignStateAndNoCookieRestartsOnce(t *testing.T) {
 	if r := b2.get(e.ts.URL + "/callback?code=x&state=livechat-own-state"); r.status != http.StatusBadRequest || !strings.Contains(r.body, httpapi.CodeInvalidState) {
 		t.Fatalf("foreign state with our cookie: %d, want 400 invalid_state", r.status)
 	}
-	if e.sim.Calls(livechattest.EndpointTokenExchange) != 0 {
+	if e.sim.Calls(livechatsim.EndpointTokenExchange) != 0 {
 		t.Fatal("a code without our state was exchanged")
 	}
 }
@@ -276,20 +276,20 @@ func TestCallback_ExchangeFailures(t *testing.T) {
 		wantStatus int
 	}{
 		{"code rejected (unauthorized_client)", func(e *env) {
-			e.sim.InjectFault(livechattest.EndpointTokenExchange, livechattest.Fault{Status: 401, Times: 1})
+			e.sim.InjectFault(livechatsim.EndpointTokenExchange, livechatsim.Fault{Status: 401, Times: 1})
 		}, 400},
 		{"code expired", func(e *env) { e.sim.Advance(6 * time.Minute) }, 400},
 		{"LiveChat 500", func(e *env) {
-			e.sim.InjectFault(livechattest.EndpointTokenExchange, livechattest.Fault{Status: 500})
+			e.sim.InjectFault(livechatsim.EndpointTokenExchange, livechatsim.Fault{Status: 500})
 		}, 502},
 		{"LiveChat 429", func(e *env) {
-			e.sim.InjectFault(livechattest.EndpointTokenExchange, livechattest.Fault{Status: 429, RetryAfter: 3 * time.Second})
+			e.sim.InjectFault(livechatsim.EndpointTokenExchange, livechatsim.Fault{Status: 429, RetryAfter: 3 * time.Second})
 		}, 502},
 		{"malformed answer", func(e *env) {
-			e.sim.InjectFault(livechattest.EndpointTokenExchange, livechattest.Fault{Malformed: true})
+			e.sim.InjectFault(livechatsim.EndpointTokenExchange, livechatsim.Fault{Malformed: true})
 		}, 502},
 		{"connection reset", func(e *env) {
-			e.sim.InjectFault(livechattest.EndpointTokenExchange, livechattest.Fault{Reset: true})
+			e.sim.InjectFault(livechatsim.EndpointTokenExchange, livechatsim.Fault{Reset: true})
 		}, 502},
 	}
 	for _, tt := range tests {
@@ -315,7 +315,7 @@ func TestCallback_HungExchangeTimesOut(t *testing.T) {
 	b := e.browser()
 	b.accept = "application/json"
 	cb := e.consent(e.startInstall(b), e.account.AccountID)
-	e.sim.InjectFault(livechattest.EndpointTokenExchange, livechattest.Fault{Hang: true})
+	e.sim.InjectFault(livechatsim.EndpointTokenExchange, livechatsim.Fault{Hang: true})
 	start := time.Now()
 	r := b.get(cb)
 	if r.status != http.StatusBadGateway || r.errorCode(t) != httpapi.CodeExchangeFailed {

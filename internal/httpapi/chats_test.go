@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"lcauth/internal/httpapi"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 )
 
 func TestChats_RequiresAPIKey(t *testing.T) {
@@ -46,14 +46,14 @@ func TestChats_RequiresAPIKey(t *testing.T) {
 			}
 		})
 	}
-	if n := e.sim.Calls(livechattest.EndpointListChats); n != 0 {
+	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 0 {
 		t.Fatalf("%d list_chats calls for unauthenticated requests, want 0", n)
 	}
 }
 
 func TestChats_KeyOfOrganizationANeverReadsOrganizationB(t *testing.T) {
 	e := newEnv(t)
-	b := e.sim.AddAccount(livechattest.Account{Email: "b@example.com", Chats: 7})
+	b := e.sim.AddAccount(livechatsim.Account{Email: "b@example.com", Chats: 7})
 	keyA := e.install(e.account.AccountID)["api_key"].(string)
 	keyB := e.install(b.AccountID)["api_key"].(string)
 
@@ -135,7 +135,7 @@ func TestChats_ValidatesQueryBeforeCallingLiveChat(t *testing.T) {
 			}
 		})
 	}
-	if n := e.sim.Calls(livechattest.EndpointListChats); n != 0 {
+	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 0 {
 		t.Fatalf("%d list_chats calls for invalid requests, want 0", n)
 	}
 }
@@ -249,7 +249,7 @@ func TestChats_ExpiredTokenIsRefreshedFirst(t *testing.T) {
 	if r := e.chats(key, ""); r.status != http.StatusOK {
 		t.Fatalf("/chats: %d %s", r.status, r.body)
 	}
-	if n := e.sim.Calls(livechattest.EndpointListChats); n != 1 {
+	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 1 {
 		t.Fatalf("list_chats calls = %d, want 1 (refresh happened before, not after a failure)", n)
 	}
 }
@@ -257,11 +257,11 @@ func TestChats_ExpiredTokenIsRefreshedFirst(t *testing.T) {
 func TestChats_AuthenticationErrorRefreshesOnceAndRetriesOnce(t *testing.T) {
 	e := newEnv(t)
 	key := e.install(e.account.AccountID)["api_key"].(string)
-	e.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: 401, Times: 1})
+	e.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401, Times: 1})
 	if r := e.chats(key, ""); r.status != http.StatusOK {
 		t.Fatalf("/chats: %d %s", r.status, r.body)
 	}
-	if n, c := e.sim.RefreshesOf(e.account.AccountID), e.sim.Calls(livechattest.EndpointListChats); n != 1 || c != 2 {
+	if n, c := e.sim.RefreshesOf(e.account.AccountID), e.sim.Calls(livechatsim.EndpointListChats); n != 1 || c != 2 {
 		t.Fatalf("refreshes = %d, list_chats calls = %d; want 1 and 2", n, c)
 	}
 }
@@ -269,12 +269,12 @@ func TestChats_AuthenticationErrorRefreshesOnceAndRetriesOnce(t *testing.T) {
 func TestChats_PersistentAuthenticationErrorStopsAfterOneRetry(t *testing.T) {
 	e := newEnv(t)
 	key := e.install(e.account.AccountID)["api_key"].(string)
-	e.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: 401})
+	e.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401})
 	r := e.chats(key, "")
 	if r.status != http.StatusUnauthorized || r.errorCode(t) != httpapi.CodeReauthorizationNeeded {
 		t.Fatalf("got %d %s, want 401 reauthorization_required", r.status, r.body)
 	}
-	if c := e.sim.Calls(livechattest.EndpointListChats); c != 2 {
+	if c := e.sim.Calls(livechatsim.EndpointListChats); c != 2 {
 		t.Fatalf("list_chats calls = %d, want 2", c)
 	}
 }
@@ -298,11 +298,11 @@ func TestChats_RevokedGrantNeedsReauthorization(t *testing.T) {
 		t.Fatalf("install_url = %q, want %s/install", body.Error.InstallURL, e.ts.URL)
 	}
 	// The installation is now marked: the next call answers without asking LiveChat.
-	before := e.sim.Calls(livechattest.EndpointTokenRefresh) + e.sim.Calls(livechattest.EndpointListChats)
+	before := e.sim.Calls(livechatsim.EndpointTokenRefresh) + e.sim.Calls(livechatsim.EndpointListChats)
 	if r := e.chats(key, ""); r.status != http.StatusUnauthorized || r.errorCode(t) != httpapi.CodeReauthorizationNeeded {
 		t.Fatalf("second call: %d %s", r.status, r.body)
 	}
-	if after := e.sim.Calls(livechattest.EndpointTokenRefresh) + e.sim.Calls(livechattest.EndpointListChats); after != before {
+	if after := e.sim.Calls(livechatsim.EndpointTokenRefresh) + e.sim.Calls(livechatsim.EndpointListChats); after != before {
 		t.Fatalf("LiveChat calls went from %d to %d for a marked installation", before, after)
 	}
 	// Installing again reactivates it.
@@ -315,39 +315,39 @@ func TestChats_RevokedGrantNeedsReauthorization(t *testing.T) {
 func TestChats_MapsLiveChatFailures(t *testing.T) {
 	tests := []struct {
 		name       string
-		fault      livechattest.Fault
+		fault      livechatsim.Fault
 		wantStatus int
 		wantCode   string
 		check      func(t *testing.T, r response)
 	}{
-		{"rate limited", livechattest.Fault{Status: 429, RetryAfter: 7 * time.Second}, 429, httpapi.CodeRateLimited, func(t *testing.T, r response) {
+		{"rate limited", livechatsim.Fault{Status: 429, RetryAfter: 7 * time.Second}, 429, httpapi.CodeRateLimited, func(t *testing.T, r response) {
 			if got := r.header.Get("Retry-After"); got != "7" {
 				t.Fatalf("Retry-After = %q, want 7", got)
 			}
 		}},
-		{"rate limited without Retry-After", livechattest.Fault{Status: 429}, 429, httpapi.CodeRateLimited, func(t *testing.T, r response) {
+		{"rate limited without Retry-After", livechatsim.Fault{Status: 429}, 429, httpapi.CodeRateLimited, func(t *testing.T, r response) {
 			if r.header.Get("Retry-After") == "" {
 				t.Fatal("no Retry-After")
 			}
 		}},
-		{"validation", livechattest.Fault{Status: 400, Body: `{"error":{"type":"validation","message":"Wrong format of request: limit"}}`}, 400, httpapi.CodeInvalidRequest, func(t *testing.T, r response) {
+		{"validation", livechatsim.Fault{Status: 400, Body: `{"error":{"type":"validation","message":"Wrong format of request: limit"}}`}, 400, httpapi.CodeInvalidRequest, func(t *testing.T, r response) {
 			if !strings.Contains(r.body, "Wrong format of request: limit") {
 				t.Fatalf("LiveChat's message missing: %s", r.body)
 			}
 		}},
-		{"authorization", livechattest.Fault{Status: 403}, 403, httpapi.CodeForbidden, nil},
-		{"internal error", livechattest.Fault{Status: 500}, 502, httpapi.CodeUpstreamError, nil},
-		{"service unavailable", livechattest.Fault{Status: 503}, 502, httpapi.CodeUpstreamError, nil},
-		{"malformed body", livechattest.Fault{Malformed: true}, 502, httpapi.CodeUpstreamError, nil},
-		{"connection reset", livechattest.Fault{Reset: true}, 502, httpapi.CodeUpstreamError, nil},
-		{"LiveChat request_timeout", livechattest.Fault{Status: 408}, 504, httpapi.CodeUpstreamTimeout, nil},
-		{"hang", livechattest.Fault{Hang: true}, 504, httpapi.CodeUpstreamTimeout, nil},
+		{"authorization", livechatsim.Fault{Status: 403}, 403, httpapi.CodeForbidden, nil},
+		{"internal error", livechatsim.Fault{Status: 500}, 502, httpapi.CodeUpstreamError, nil},
+		{"service unavailable", livechatsim.Fault{Status: 503}, 502, httpapi.CodeUpstreamError, nil},
+		{"malformed body", livechatsim.Fault{Malformed: true}, 502, httpapi.CodeUpstreamError, nil},
+		{"connection reset", livechatsim.Fault{Reset: true}, 502, httpapi.CodeUpstreamError, nil},
+		{"LiveChat request_timeout", livechatsim.Fault{Status: 408}, 504, httpapi.CodeUpstreamTimeout, nil},
+		{"hang", livechatsim.Fault{Hang: true}, 504, httpapi.CodeUpstreamTimeout, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t, withOptions(func(o *httpapi.Options) { o.RequestTimeout = 500 * time.Millisecond }))
 			key := e.install(e.account.AccountID)["api_key"].(string)
-			e.sim.InjectFault(livechattest.EndpointListChats, tt.fault)
+			e.sim.InjectFault(livechatsim.EndpointListChats, tt.fault)
 			r := e.chats(key, "")
 			if r.status != tt.wantStatus || r.errorCode(t) != tt.wantCode {
 				t.Fatalf("got %d %s, want %d %s", r.status, r.body, tt.wantStatus, tt.wantCode)
@@ -363,7 +363,7 @@ func TestChats_TransientRefreshFailureUsesStillValidToken(t *testing.T) {
 	e := newEnv(t)
 	key := e.install(e.account.AccountID)["api_key"].(string)
 	e.sim.Advance(8*time.Hour - time.Minute) // in the margin, not yet expired
-	e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 500})
+	e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500})
 	if r := e.chats(key, ""); r.status != http.StatusOK {
 		t.Fatalf("got %d %s, want 200 with the old token", r.status, r.body)
 	}
@@ -373,12 +373,12 @@ func TestChats_TransientRefreshFailureOfExpiredTokenIs502(t *testing.T) {
 	e := newEnv(t)
 	key := e.install(e.account.AccountID)["api_key"].(string)
 	e.sim.Advance(9 * time.Hour)
-	e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 500})
+	e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500})
 	r := e.chats(key, "")
 	if r.status != http.StatusBadGateway || r.errorCode(t) != httpapi.CodeUpstreamError {
 		t.Fatalf("got %d %s, want 502 upstream_error", r.status, r.body)
 	}
-	if n := e.sim.Calls(livechattest.EndpointListChats); n != 0 {
+	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 0 {
 		t.Fatalf("list_chats called %d times with an expired token", n)
 	}
 }
@@ -415,10 +415,10 @@ func TestInstall_CostsNoDynamoDBAndNoLiveChatCall(t *testing.T) {
 	}
 }
 
-func totalLiveChatCalls(s *livechattest.Simulator) int {
+func totalLiveChatCalls(s *livechatsim.Simulator) int {
 	n := 0
-	for _, ep := range []livechattest.Endpoint{livechattest.EndpointTokenExchange, livechattest.EndpointTokenRefresh,
-		livechattest.EndpointInfo, livechattest.EndpointRevoke, livechattest.EndpointListChats} {
+	for _, ep := range []livechatsim.Endpoint{livechatsim.EndpointTokenExchange, livechatsim.EndpointTokenRefresh,
+		livechatsim.EndpointInfo, livechatsim.EndpointRevoke, livechatsim.EndpointListChats} {
 		n += s.Calls(ep)
 	}
 	return n
@@ -437,7 +437,7 @@ func TestCallback_CostsOneExchangeAndOneDynamoDBWrite(t *testing.T) {
 	if got := e.db.snapshot(); len(got) != 1 || got["UpdateItem"] != 1 {
 		t.Fatalf("DynamoDB calls of a callback = %v, want exactly one UpdateItem", got)
 	}
-	if got := totalLiveChatCalls(e.sim) - before; got != 1 || e.sim.Calls(livechattest.EndpointTokenExchange) != 1 {
+	if got := totalLiveChatCalls(e.sim) - before; got != 1 || e.sim.Calls(livechatsim.EndpointTokenExchange) != 1 {
 		t.Fatalf("LiveChat calls of a callback = %d, want 1 (the exchange)", got)
 	}
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 )
 
 func TestFlow_InstallAllowCallbackThenChats(t *testing.T) {
@@ -41,8 +41,8 @@ func TestFlow_InstallAllowCallbackThenChats(t *testing.T) {
 	if !ok || len(list) != 5 {
 		t.Fatalf("chats_summary has %d entries, want 5: %s", len(list), c.body)
 	}
-	if e.sim.Calls(livechattest.EndpointTokenExchange) != 1 {
-		t.Fatalf("token exchanges = %d, want 1", e.sim.Calls(livechattest.EndpointTokenExchange))
+	if e.sim.Calls(livechatsim.EndpointTokenExchange) != 1 {
+		t.Fatalf("token exchanges = %d, want 1", e.sim.Calls(livechatsim.EndpointTokenExchange))
 	}
 }
 

@@ -19,15 +19,16 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"lcauth/internal/dynalite/dynalitetest"
 	"lcauth/internal/httpapi"
 	"lcauth/internal/livechat"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
 	"lcauth/internal/sealing"
 	"lcauth/internal/secrets"
 	"lcauth/internal/store"
-	"lcauth/internal/syncbuf"
+	"lcauth/internal/testrig/dynalitetest"
+	"lcauth/internal/testrig/simtest"
+	"lcauth/internal/testrig/syncbuf"
 )
 
 func TestMain(m *testing.M) { dynalitetest.Main(m) }
@@ -75,7 +76,7 @@ const clientSecret = "sim-client-secret-9f8e7d"
 // a fresh dynalite table through a counting DynamoDB client, the real store, sealer and refresher.
 type env struct {
 	t       testing.TB
-	sim     *livechattest.Simulator
+	sim     *livechatsim.Simulator
 	ts      *httptest.Server
 	st      *store.Store
 	srv     *httpapi.Server
@@ -83,7 +84,7 @@ type env struct {
 	db      *countingTransport
 	logs    *syncbuf.Buffer
 	secret  httpapi.SecretSource
-	account livechattest.Account
+	account livechatsim.Account
 }
 
 type envOption func(*envConfig)
@@ -113,8 +114,8 @@ func newEnv(t testing.TB, options ...envOption) *env {
 	redirect := e.ts.URL + "/callback"
 
 	var simSrv *httptest.Server
-	e.sim, simSrv = livechattest.NewServer(t, livechattest.Options{ClientSecret: clientSecret, RedirectURIs: []string{redirect}})
-	e.account = e.sim.AddAccount(livechattest.Account{Email: "a@example.com", Chats: 12})
+	e.sim, simSrv = simtest.NewServer(t, livechatsim.Options{ClientSecret: clientSecret, RedirectURIs: []string{redirect}})
+	e.account = e.sim.AddAccount(livechatsim.Account{Email: "a@example.com", Chats: 12})
 
 	_, table := dynalitetest.Table(t)
 	e.db = &countingTransport{next: http.DefaultTransport, calls: map[string]int{}}

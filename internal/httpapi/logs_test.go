@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 )
 
 // TestLogs_FullFlowLeaksNoSecret runs every kind of request (install, callback, chats warm, chats with
@@ -31,7 +31,7 @@ func TestLogs_FullFlowLeaksNoSecret(t *testing.T) {
 	instID := r.json(t)["installation_id"].(string)
 
 	e.chats(key, "limit=2")
-	e.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: 401, Times: 1})
+	e.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401, Times: 1})
 	e.chats(key, "")
 	e.sim.Advance(8*time.Hour - time.Minute)
 	e.chats(key, "")

@@ -5,12 +5,13 @@ import (
 	"testing"
 
 	"lcauth/internal/livechat"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
+	"lcauth/internal/testrig/simtest"
 )
 
 // BenchmarkRefresh measures one refresh round trip (client + simulator over loopback).
 func BenchmarkRefresh(b *testing.B) {
-	sim, srv := livechattest.NewServer(b, livechattest.Options{})
+	sim, srv := simtest.NewServer(b, livechatsim.Options{})
 	c, err := livechat.New(livechat.Config{
 		AccountsURL: srv.URL, APIURL: srv.URL, ClientID: sim.ClientID(),
 		ClientSecret: livechat.StaticSecret(sim.ClientSecret()), HTTPClient: srv.Client(),
@@ -30,7 +31,7 @@ func BenchmarkRefresh(b *testing.B) {
 
 // BenchmarkListChats100 measures a full 100-chat page.
 func BenchmarkListChats100(b *testing.B) {
-	sim, srv := livechattest.NewServer(b, livechattest.Options{})
+	sim, srv := simtest.NewServer(b, livechatsim.Options{})
 	c, err := livechat.New(livechat.Config{
 		AccountsURL: srv.URL, APIURL: srv.URL, ClientID: sim.ClientID(),
 		ClientSecret: livechat.StaticSecret(sim.ClientSecret()), HTTPClient: srv.Client(),
@@ -38,7 +39,7 @@ func BenchmarkListChats100(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	acct := sim.AddAccount(livechattest.Account{Chats: 120})
+	acct := sim.AddAccount(livechatsim.Account{Chats: 120})
 	tok := sim.GrantTokens(acct.AccountID)
 	ctx := context.Background()
 	var size int

@@ -10,24 +10,25 @@ import (
 	"time"
 
 	"lcauth/internal/livechat"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
+	"lcauth/internal/testrig/simtest"
 )
 
 const testRedirect = "https://app.example/callback"
 
 type env struct {
-	sim    *livechattest.Simulator
+	sim    *livechatsim.Simulator
 	base   string
 	client *livechat.Client
 }
 
 // newEnv starts a simulator and a client pointed at it for both hosts.
-func newEnv(t *testing.T, opts livechattest.Options, mod ...func(*livechat.Config)) *env {
+func newEnv(t *testing.T, opts livechatsim.Options, mod ...func(*livechat.Config)) *env {
 	t.Helper()
 	if opts.RedirectURIs == nil {
 		opts.RedirectURIs = []string{testRedirect}
 	}
-	sim, srv := livechattest.NewServer(t, opts)
+	sim, srv := simtest.NewServer(t, opts)
 	cfg := livechat.Config{
 		AccountsURL:  srv.URL,
 		APIURL:       srv.URL,
@@ -62,8 +63,8 @@ func (e *env) authorize(t *testing.T, accountID string, pkce livechat.PKCE) (red
 }
 
 func TestExchange_CodeFromRedirectYieldsRegionPrefixedTokens(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
-	acct := e.sim.AddAccount(livechattest.Account{Region: "dal", Chats: 3})
+	e := newEnv(t, livechatsim.Options{})
+	acct := e.sim.AddAccount(livechatsim.Account{Region: "dal", Chats: 3})
 	redirect, code := e.authorize(t, acct.AccountID, livechat.PKCE{})
 
 	if !strings.Contains(redirect.RawQuery, "code=dal%3A") {
@@ -88,8 +89,8 @@ func TestExchange_CodeFromRedirectYieldsRegionPrefixedTokens(t *testing.T) {
 	if want := e.sim.Now().Add(8 * time.Hour); tok.Expiry.Sub(want).Abs() > 2*time.Second {
 		t.Errorf("expiry = %v, want about %v", tok.Expiry, want)
 	}
-	if e.sim.Calls(livechattest.EndpointTokenExchange) != 1 {
-		t.Errorf("exchange calls = %d, want 1", e.sim.Calls(livechattest.EndpointTokenExchange))
+	if e.sim.Calls(livechatsim.EndpointTokenExchange) != 1 {
+		t.Errorf("exchange calls = %d, want 1", e.sim.Calls(livechatsim.EndpointTokenExchange))
 	}
 	if _, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{}); err != nil {
 		t.Errorf("ListChats with the new token: %v", err)
@@ -97,7 +98,7 @@ func TestExchange_CodeFromRedirectYieldsRegionPrefixedTokens(t *testing.T) {
 }
 
 func TestExchange_DoesNotDecodeTheCodeASecondTime(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
+	e := newEnv(t, livechatsim.Options{})
 	redirect, _ := e.authorize(t, "", livechat.PKCE{})
 	// The raw, still-encoded value: a caller that skipped URL.Query() would pass this.
 	raw := strings.TrimPrefix(redirect.RawQuery[strings.Index(redirect.RawQuery, "code="):], "code=")
@@ -122,11 +123,11 @@ func TestExchange_RejectsReusedAndExpiredCodes(t *testing.T) {
 				t.Fatalf("first Exchange: %v", err)
 			}
 		}},
-		{"expired", func(e *env, code string) { e.sim.Advance(livechattest.DefaultCodeLifetime + time.Second) }},
+		{"expired", func(e *env, code string) { e.sim.Advance(livechatsim.DefaultCodeLifetime + time.Second) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, livechattest.Options{})
+			e := newEnv(t, livechatsim.Options{})
 			_, code := e.authorize(t, "", livechat.PKCE{})
 			tt.setup(e, code)
 			_, err := e.client.Exchange(context.Background(), code, "")
@@ -147,7 +148,7 @@ func TestExchange_RejectsReusedAndExpiredCodes(t *testing.T) {
 func TestExchange_PKCE(t *testing.T) {
 	for _, method := range []string{"S256", "plain"} {
 		t.Run(method, func(t *testing.T) {
-			e := newEnv(t, livechattest.Options{})
+			e := newEnv(t, livechatsim.Options{})
 			verifier, p, err := livechat.NewPKCE(method)
 			if err != nil {
 				t.Fatal(err)
@@ -172,7 +173,7 @@ func TestExchange_PKCE(t *testing.T) {
 }
 
 func TestRefresh_KeepsNonRotatingRefreshTokenAndCountsPerAccount(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
+	e := newEnv(t, livechatsim.Options{})
 	tok := e.sim.GrantTokens("acct-1")
 	for i := 0; i < 3; i++ {
 		got, err := e.client.Refresh(context.Background(), tok.RefreshToken)
@@ -189,13 +190,13 @@ func TestRefresh_KeepsNonRotatingRefreshTokenAndCountsPerAccount(t *testing.T) {
 	if n := e.sim.RefreshesOf("acct-1"); n != 3 {
 		t.Errorf("RefreshesOf = %d, want 3", n)
 	}
-	if n := e.sim.Calls(livechattest.EndpointTokenRefresh); n != 3 {
+	if n := e.sim.Calls(livechatsim.EndpointTokenRefresh); n != 3 {
 		t.Errorf("Calls(refresh) = %d, want 3", n)
 	}
 }
 
 func TestRefresh_RotatingRefreshTokenInvalidatesTheOldOne(t *testing.T) {
-	e := newEnv(t, livechattest.Options{RotateRefreshTokens: true})
+	e := newEnv(t, livechatsim.Options{RotateRefreshTokens: true})
 	tok := e.sim.GrantTokens("acct-1")
 	got, err := e.client.Refresh(context.Background(), tok.RefreshToken)
 	if err != nil {
@@ -225,21 +226,21 @@ func TestClassify_TokenEndpointErrors(t *testing.T) {
 		{"rotated client secret is unauthorized_client", false, func(e *env, tok livechat.Token) { e.sim.SetClientSecret("rotated-secret") }, "", livechat.ClassMisconfiguration},
 		{"legacy shape is parsed", true, func(e *env, tok livechat.Token) { e.sim.RevokeGrant(tok.AccountID) }, "invalid_grant", livechat.ClassReauthorization},
 		{"429 is rate limited", false, func(e *env, tok livechat.Token) {
-			e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 429, RetryAfter: 7 * time.Second})
+			e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 429, RetryAfter: 7 * time.Second})
 		}, "temporarily_unavailable", livechat.ClassRateLimited},
 		{"500 is transient", false, func(e *env, tok livechat.Token) {
-			e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 500})
+			e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500})
 		}, "server_error", livechat.ClassTransient},
 		{"502 without body is transient", false, func(e *env, tok livechat.Token) {
-			e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 502, Body: "<html>bad gateway</html>"})
+			e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 502, Body: "<html>bad gateway</html>"})
 		}, "", livechat.ClassTransient},
 		{"malformed body is transient", false, func(e *env, tok livechat.Token) {
-			e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Malformed: true})
+			e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Malformed: true})
 		}, "", livechat.ClassTransient},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, livechattest.Options{LegacyErrors: tt.legacy})
+			e := newEnv(t, livechatsim.Options{LegacyErrors: tt.legacy})
 			tok := e.sim.GrantTokens("acct-1")
 			tt.prepare(e, tok)
 			_, err := e.client.Refresh(context.Background(), tok.RefreshToken)
@@ -263,9 +264,9 @@ func TestClassify_TokenEndpointErrors(t *testing.T) {
 }
 
 func TestRetryAfter_ComesFromTheHeader(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
+	e := newEnv(t, livechatsim.Options{})
 	tok := e.sim.GrantTokens("acct-1")
-	e.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 3 * time.Second, Times: 1})
+	e.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: http.StatusTooManyRequests, RetryAfter: 3 * time.Second, Times: 1})
 	_, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{})
 	var ae *livechat.APIError
 	if !errors.As(err, &ae) || ae.Type != "too_many_requests" {
@@ -283,7 +284,7 @@ func TestRetryAfter_ComesFromTheHeader(t *testing.T) {
 }
 
 func TestListChats_ExpiredTokenIsAuthentication(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
+	e := newEnv(t, livechatsim.Options{})
 	tok := e.sim.GrantTokens("acct-1")
 	e.sim.Advance(8*time.Hour + time.Second)
 	_, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{})
@@ -297,8 +298,8 @@ func TestListChats_ExpiredTokenIsAuthentication(t *testing.T) {
 }
 
 func TestListChats_MisdirectedRequestIsRetriedOnceWithXRegion(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
-	acct := e.sim.AddAccount(livechattest.Account{Region: "fra", Chats: 4})
+	e := newEnv(t, livechatsim.Options{})
+	acct := e.sim.AddAccount(livechatsim.Account{Region: "fra", Chats: 4})
 	tok := e.sim.GrantTokens(acct.AccountID)
 	if tok.Region != "fra" {
 		t.Fatalf("region = %q, want fra", tok.Region)
@@ -310,14 +311,14 @@ func TestListChats_MisdirectedRequestIsRetriedOnceWithXRegion(t *testing.T) {
 	if res.FoundChats == 0 {
 		t.Errorf("found_chats = 0, want the fra account's chats")
 	}
-	if n := e.sim.Calls(livechattest.EndpointListChats); n != 2 {
+	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 2 {
 		t.Errorf("list_chats calls = %d, want 2 (misdirected, then retry with X-Region)", n)
 	}
 }
 
 func TestListChats_PagesThroughAllChats(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
-	acct := e.sim.AddAccount(livechattest.Account{Chats: 30})
+	e := newEnv(t, livechatsim.Options{})
+	acct := e.sim.AddAccount(livechatsim.Account{Chats: 30})
 	tok := e.sim.GrantTokens(acct.AccountID)
 	res, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{Limit: 10})
 	if err != nil {

@@ -15,33 +15,33 @@ import (
 	"time"
 
 	"lcauth/internal/livechat"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 )
 
 func TestListChats_ServerFaultsAreClassified(t *testing.T) {
 	tests := []struct {
 		name      string
-		fault     livechattest.Fault
+		fault     livechatsim.Fault
 		wantClass livechat.ErrorClass
 		wantType  string
 		wantIs    error
 	}{
-		{"500 internal", livechattest.Fault{Status: 500}, livechat.ClassTransient, "internal", nil},
-		{"503 service_unavailable", livechattest.Fault{Status: 503}, livechat.ClassTransient, "service_unavailable", nil},
-		{"504 request_timeout", livechattest.Fault{Status: 504}, livechat.ClassTransient, "request_timeout", nil},
-		{"429 too_many_requests", livechattest.Fault{Status: 429}, livechat.ClassRateLimited, "too_many_requests", nil},
-		{"403 authorization", livechattest.Fault{Status: 403}, livechat.ClassInvalidRequest, "authorization", nil},
-		{"400 validation", livechattest.Fault{Status: 400}, livechat.ClassInvalidRequest, "validation", nil},
-		{"truncated JSON", livechattest.Fault{Malformed: true}, livechat.ClassTransient, "", livechat.ErrMalformedResponse},
-		{"200 with a non-object body", livechattest.Fault{Status: 200, Body: `["not","an","object"]`}, livechat.ClassTransient, "", livechat.ErrMalformedResponse},
-		{"huge body", livechattest.Fault{Huge: true}, livechat.ClassTransient, "", livechat.ErrResponseTooLarge},
-		{"connection reset", livechattest.Fault{Reset: true}, livechat.ClassTransient, "", nil},
+		{"500 internal", livechatsim.Fault{Status: 500}, livechat.ClassTransient, "internal", nil},
+		{"503 service_unavailable", livechatsim.Fault{Status: 503}, livechat.ClassTransient, "service_unavailable", nil},
+		{"504 request_timeout", livechatsim.Fault{Status: 504}, livechat.ClassTransient, "request_timeout", nil},
+		{"429 too_many_requests", livechatsim.Fault{Status: 429}, livechat.ClassRateLimited, "too_many_requests", nil},
+		{"403 authorization", livechatsim.Fault{Status: 403}, livechat.ClassInvalidRequest, "authorization", nil},
+		{"400 validation", livechatsim.Fault{Status: 400}, livechat.ClassInvalidRequest, "validation", nil},
+		{"truncated JSON", livechatsim.Fault{Malformed: true}, livechat.ClassTransient, "", livechat.ErrMalformedResponse},
+		{"200 with a non-object body", livechatsim.Fault{Status: 200, Body: `["not","an","object"]`}, livechat.ClassTransient, "", livechat.ErrMalformedResponse},
+		{"huge body", livechatsim.Fault{Huge: true}, livechat.ClassTransient, "", livechat.ErrResponseTooLarge},
+		{"connection reset", livechatsim.Fault{Reset: true}, livechat.ClassTransient, "", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, livechattest.Options{})
+			e := newEnv(t, livechatsim.Options{})
 			tok := e.sim.GrantTokens("acct-1")
-			e.sim.InjectFault(livechattest.EndpointListChats, tt.fault)
+			e.sim.InjectFault(livechatsim.EndpointListChats, tt.fault)
 			_, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{})
 			if err == nil {
 				t.Fatal("ListChats succeeded, want an error")
@@ -70,16 +70,16 @@ func TestListChats_ServerFaultsAreClassified(t *testing.T) {
 }
 
 func TestListChats_MisdirectedTwiceIsRetriedOnlyOnce(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
+	e := newEnv(t, livechatsim.Options{})
 	tok := e.sim.GrantTokens("acct-1")
 	body := `{"error":{"type":"misdirected_request","message":"Wrong region","data":{"region":"fra"}}}`
-	e.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: 421, Body: body})
+	e.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 421, Body: body})
 	_, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{})
 	var ae *livechat.APIError
 	if !errors.As(err, &ae) || ae.Type != "misdirected_request" || ae.Region() != "fra" {
 		t.Fatalf("error = %v, want misdirected_request with data.region fra", err)
 	}
-	if n := e.sim.Calls(livechattest.EndpointListChats); n != 2 {
+	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 2 {
 		t.Errorf("calls = %d, want exactly 2", n)
 	}
 	if string(ae.Body) != body {
@@ -91,23 +91,23 @@ func TestListChats_MisdirectedTwiceIsRetriedOnlyOnce(t *testing.T) {
 }
 
 func TestListChats_MisdirectedWithAnUnsafeRegionIsNotRetried(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
+	e := newEnv(t, livechatsim.Options{})
 	tok := e.sim.GrantTokens("acct-1")
 	body := `{"error":{"type":"misdirected_request","message":"Wrong region","data":{"region":"fra\r\nX-Evil: 1"}}}`
-	e.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: 421, Body: body})
+	e.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 421, Body: body})
 	if _, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{}); err == nil {
 		t.Fatal("want an error")
 	}
-	if n := e.sim.Calls(livechattest.EndpointListChats); n != 1 {
+	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 1 {
 		t.Errorf("calls = %d, want 1 (no retry to a region that is not a region name)", n)
 	}
 }
 
 func TestResponseSizeLimits_AreTypedErrors(t *testing.T) {
 	t.Run("token endpoint over 1 MiB", func(t *testing.T) {
-		e := newEnv(t, livechattest.Options{})
+		e := newEnv(t, livechatsim.Options{})
 		tok := e.sim.GrantTokens("acct-1")
-		e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Huge: true})
+		e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Huge: true})
 		_, err := e.client.Refresh(context.Background(), tok.RefreshToken)
 		var re *livechat.ResponseError
 		if !errors.As(err, &re) || !errors.Is(err, livechat.ErrResponseTooLarge) || re.Limit != livechat.DefaultMaxAccountsResponseBytes {
@@ -115,8 +115,8 @@ func TestResponseSizeLimits_AreTypedErrors(t *testing.T) {
 		}
 	})
 	t.Run("configured list_chats limit", func(t *testing.T) {
-		e := newEnv(t, livechattest.Options{}, func(c *livechat.Config) { c.MaxListChatsResponseBytes = 512 })
-		acct := e.sim.AddAccount(livechattest.Account{Chats: 5})
+		e := newEnv(t, livechatsim.Options{}, func(c *livechat.Config) { c.MaxListChatsResponseBytes = 512 })
+		acct := e.sim.AddAccount(livechatsim.Account{Chats: 5})
 		tok := e.sim.GrantTokens(acct.AccountID)
 		_, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{})
 		if !errors.Is(err, livechat.ErrResponseTooLarge) {
@@ -124,9 +124,9 @@ func TestResponseSizeLimits_AreTypedErrors(t *testing.T) {
 		}
 	})
 	t.Run("error bodies are limited too", func(t *testing.T) {
-		e := newEnv(t, livechattest.Options{})
+		e := newEnv(t, livechatsim.Options{})
 		tok := e.sim.GrantTokens("acct-1")
-		e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 500, Huge: true})
+		e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500, Huge: true})
 		_, err := e.client.Refresh(context.Background(), tok.RefreshToken)
 		if !errors.Is(err, livechat.ErrResponseTooLarge) {
 			t.Fatalf("error = %v, want ErrResponseTooLarge", err)
@@ -136,9 +136,9 @@ func TestResponseSizeLimits_AreTypedErrors(t *testing.T) {
 
 func TestTimeouts_DefaultAndCallerDeadlines(t *testing.T) {
 	t.Run("default timeout applies when the context has no deadline", func(t *testing.T) {
-		e := newEnv(t, livechattest.Options{}, func(c *livechat.Config) { c.Timeout = 200 * time.Millisecond })
+		e := newEnv(t, livechatsim.Options{}, func(c *livechat.Config) { c.Timeout = 200 * time.Millisecond })
 		tok := e.sim.GrantTokens("acct-1")
-		e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Hang: true})
+		e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Hang: true})
 		start := time.Now()
 		_, err := e.client.Refresh(context.Background(), tok.RefreshToken)
 		if elapsed := time.Since(start); elapsed > 3*time.Second {
@@ -149,9 +149,9 @@ func TestTimeouts_DefaultAndCallerDeadlines(t *testing.T) {
 		}
 	})
 	t.Run("the caller's deadline wins over the default", func(t *testing.T) {
-		e := newEnv(t, livechattest.Options{}, func(c *livechat.Config) { c.Timeout = time.Minute })
+		e := newEnv(t, livechatsim.Options{}, func(c *livechat.Config) { c.Timeout = time.Minute })
 		tok := e.sim.GrantTokens("acct-1")
-		e.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Hang: true})
+		e.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Hang: true})
 		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 		defer cancel()
 		start := time.Now()
@@ -164,9 +164,9 @@ func TestTimeouts_DefaultAndCallerDeadlines(t *testing.T) {
 		}
 	})
 	t.Run("latency under the timeout is fine", func(t *testing.T) {
-		e := newEnv(t, livechattest.Options{}, func(c *livechat.Config) { c.Timeout = 2 * time.Second })
+		e := newEnv(t, livechatsim.Options{}, func(c *livechat.Config) { c.Timeout = 2 * time.Second })
 		tok := e.sim.GrantTokens("acct-1")
-		e.sim.SetLatency(livechattest.EndpointTokenRefresh, 50*time.Millisecond)
+		e.sim.SetLatency(livechatsim.EndpointTokenRefresh, 50*time.Millisecond)
 		start := time.Now()
 		if _, err := e.client.Refresh(context.Background(), tok.RefreshToken); err != nil {
 			t.Fatal(err)
@@ -197,7 +197,7 @@ func TestSecretSourceErrorsPassThrough(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, livechattest.Options{}, func(c *livechat.Config) { c.ClientSecret = tt.source })
+			e := newEnv(t, livechatsim.Options{}, func(c *livechat.Config) { c.ClientSecret = tt.source })
 			tok := e.sim.GrantTokens("acct-1")
 			_, err := e.client.Refresh(context.Background(), tok.RefreshToken)
 			if !errors.Is(err, tt.wantIs) {
@@ -206,7 +206,7 @@ func TestSecretSourceErrorsPassThrough(t *testing.T) {
 			if got := livechat.Classify(err); got != livechat.ClassMisconfiguration {
 				t.Errorf("Classify = %q, want misconfiguration", got)
 			}
-			if n := e.sim.Calls(livechattest.EndpointTokenRefresh); n != 0 {
+			if n := e.sim.Calls(livechatsim.EndpointTokenRefresh); n != 0 {
 				t.Errorf("token endpoint called %d times without a secret", n)
 			}
 		})
@@ -214,10 +214,10 @@ func TestSecretSourceErrorsPassThrough(t *testing.T) {
 }
 
 func TestErrorDescriptionsAreScrubbedOfWhatWeSent(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
+	e := newEnv(t, livechatsim.Options{})
 	tok := e.sim.GrantTokens("acct-1")
 	body := fmt.Sprintf(`{"error":"invalid_grant","error_description":"refresh token %s for secret %s is expired","request_id":"r-1"}`, tok.RefreshToken, e.sim.ClientSecret())
-	e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 400, Body: body})
+	e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 400, Body: body})
 	_, err := e.client.Refresh(context.Background(), tok.RefreshToken)
 	var te *livechat.TokenError
 	if !errors.As(err, &te) || te.Code != "invalid_grant" || te.RequestID != "r-1" {
@@ -376,20 +376,20 @@ func TestListChatsRequest_Validate(t *testing.T) {
 }
 
 func TestListChats_InvalidRequestIsNotSent(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
+	e := newEnv(t, livechatsim.Options{})
 	tok := e.sim.GrantTokens("acct-1")
 	_, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{PageID: "x", Limit: 5})
 	if livechat.Classify(err) != livechat.ClassInvalidRequest {
 		t.Fatalf("error = %v, want invalid_request", err)
 	}
-	if n := e.sim.Calls(livechattest.EndpointListChats); n != 0 {
+	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 0 {
 		t.Errorf("list_chats called %d times for an invalid request", n)
 	}
 }
 
 func TestInfo_ThenRevoke_KillsAccessAndPairedRefreshToken_Idempotently(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
-	acct := e.sim.AddAccount(livechattest.Account{Region: "fra"})
+	e := newEnv(t, livechatsim.Options{})
+	acct := e.sim.AddAccount(livechatsim.Account{Region: "fra"})
 	tok := e.sim.GrantTokens(acct.AccountID)
 	ctx := context.Background()
 
@@ -419,15 +419,15 @@ func TestInfo_ThenRevoke_KillsAccessAndPairedRefreshToken_Idempotently(t *testin
 	if err := e.client.Revoke(ctx, tok.AccessToken); err != nil {
 		t.Errorf("second Revoke: %v, want nil (idempotent)", err)
 	}
-	if n := e.sim.Calls(livechattest.EndpointRevoke); n != 2 {
+	if n := e.sim.Calls(livechatsim.EndpointRevoke); n != 2 {
 		t.Errorf("revoke calls = %d, want 2", n)
 	}
 }
 
 func TestRevoke_ServerErrorIsReturned(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
+	e := newEnv(t, livechatsim.Options{})
 	tok := e.sim.GrantTokens("acct-1")
-	e.sim.InjectFault(livechattest.EndpointRevoke, livechattest.Fault{Status: http.StatusInternalServerError})
+	e.sim.InjectFault(livechatsim.EndpointRevoke, livechatsim.Fault{Status: http.StatusInternalServerError})
 	err := e.client.Revoke(context.Background(), tok.AccessToken)
 	if !livechat.IsTransient(err) {
 		t.Fatalf("Revoke = %v, want a transient error", err)
@@ -498,7 +498,7 @@ func (slowSecret) ClientSecret(context.Context) (string, error) {
 }
 
 func TestSecretSourceTimeoutIsTransientNotMisconfiguration(t *testing.T) {
-	e := newEnv(t, livechattest.Options{}, func(c *livechat.Config) { c.ClientSecret = slowSecret{} })
+	e := newEnv(t, livechatsim.Options{}, func(c *livechat.Config) { c.ClientSecret = slowSecret{} })
 	_, err := e.client.Refresh(context.Background(), "some-refresh-token")
 	if got := livechat.Classify(err); got != livechat.ClassTransient {
 		t.Fatalf("Classify(%v) = %q, want transient", err, got)
@@ -526,12 +526,12 @@ func TestTokenResponse_ParsingIsTolerantButStrictOnRequiredFields(t *testing.T) 
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, livechattest.Options{})
-			ep := livechattest.EndpointTokenRefresh
+			e := newEnv(t, livechatsim.Options{})
+			ep := livechatsim.EndpointTokenRefresh
 			if !tt.refresh {
-				ep = livechattest.EndpointTokenExchange
+				ep = livechatsim.EndpointTokenExchange
 			}
-			e.sim.InjectFault(ep, livechattest.Fault{Status: 200, Body: tt.body})
+			e.sim.InjectFault(ep, livechatsim.Fault{Status: 200, Body: tt.body})
 			var tok *livechat.Token
 			var err error
 			if tt.refresh {
@@ -592,9 +592,9 @@ func TestDefaultHTTPClient_DoesNotFollowRedirectsWithTheSecret(t *testing.T) {
 }
 
 func TestAPIError_BodyIsScrubbedOfTheAccessToken(t *testing.T) {
-	e := newEnv(t, livechattest.Options{})
+	e := newEnv(t, livechatsim.Options{})
 	tok := e.sim.GrantTokens("acct-1")
-	e.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: 401,
+	e.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401,
 		Body: `{"error":{"type":"authentication","message":"token ` + tok.AccessToken + ` is invalid"}}`})
 	_, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{})
 	var ae *livechat.APIError

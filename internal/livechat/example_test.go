@@ -8,17 +8,17 @@ import (
 	"strings"
 
 	"lcauth/internal/livechat"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 )
 
 // The whole authorization code flow against the simulator: build the authorize URL,
 // let the (simulated) user click Allow, read the code from the redirect exactly once
 // with URL.Query(), exchange it, and call List Chats.
 func Example_authorizationCodeFlow() {
-	sim := livechattest.New(livechattest.Options{RedirectURIs: []string{"https://app.example/callback"}})
+	sim := livechatsim.New(livechatsim.Options{RedirectURIs: []string{"https://app.example/callback"}})
 	srv := httptest.NewServer(sim.Handler())
 	defer srv.Close()
-	acct := sim.AddAccount(livechattest.Account{Region: "dal", Chats: 12})
+	acct := sim.AddAccount(livechatsim.Account{Region: "dal", Chats: 12})
 
 	client, err := livechat.New(livechat.Config{
 		AccountsURL:  srv.URL,
@@ -58,7 +58,7 @@ func Example_authorizationCodeFlow() {
 
 // Classify turns any error into the decision the caller has to make.
 func ExampleClassify() {
-	sim := livechattest.New(livechattest.Options{})
+	sim := livechatsim.New(livechatsim.Options{})
 	srv := httptest.NewServer(sim.Handler())
 	defer srv.Close()
 	client, _ := livechat.New(livechat.Config{

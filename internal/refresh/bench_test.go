@@ -16,11 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"golang.org/x/sync/errgroup"
 
-	"lcauth/internal/dynalite/dynalitetest"
 	"lcauth/internal/livechat"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/sealing"
 	"lcauth/internal/store"
+	"lcauth/internal/testrig/dynalitetest"
+	"lcauth/internal/testrig/simtest"
 )
 
 var (
@@ -149,7 +150,7 @@ func (h *heapSampler) Stop() uint64 {
 //	go test -run '^$' -bench RunPass -benchtime 1x ./internal/refresh/
 func BenchmarkRunPass(b *testing.B) {
 	n := *benchInstallations
-	sim, srv := livechattest.NewServer(b, livechattest.Options{})
+	sim, srv := simtest.NewServer(b, livechatsim.Options{})
 	raw, table := dynalitetest.Table(b)
 	db := &countingDB{DynamoDBAPI: raw}
 	sealer, err := sealing.NewStatic("bench", make([]byte, sealing.KeySize))
@@ -169,7 +170,7 @@ func BenchmarkRunPass(b *testing.B) {
 	g.SetLimit(32)
 	for range n {
 		g.Go(func() error {
-			acc := sim.AddAccount(livechattest.Account{})
+			acc := sim.AddAccount(livechatsim.Account{})
 			tok := sim.GrantTokens(acc.AccountID)
 			_, _, err := st.Install(context.Background(), store.Grant{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
 				TokenType: tok.TokenType, Scope: tok.Scope, ExpiresAt: tok.Expiry, OrganizationID: tok.OrganizationID,
@@ -192,8 +193,8 @@ func BenchmarkRunPass(b *testing.B) {
 }
 
 // benchPass runs passes over n installations that all become due before each pass.
-func benchPass(b *testing.B, sim *livechattest.Simulator, st *store.Store, lc *livechat.Client, db *countingDB, n int, latency time.Duration) {
-	sim.SetLatency(livechattest.EndpointTokenRefresh, latency)
+func benchPass(b *testing.B, sim *livechatsim.Simulator, st *store.Store, lc *livechat.Client, db *countingDB, n int, latency time.Duration) {
+	sim.SetLatency(livechatsim.EndpointTokenRefresh, latency)
 	r := New(st, lc, Options{
 		Concurrency: *benchConcurrency,
 		Now:         sim.Now,
@@ -205,7 +206,7 @@ func benchPass(b *testing.B, sim *livechattest.Simulator, st *store.Store, lc *l
 	db.reset()
 	for b.Loop() {
 		b.StopTimer()
-		sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute) // everything is due again
+		sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute) // everything is due again
 		runtime.GC()
 		h := sampleHeap(10 * time.Millisecond)
 		b.StartTimer()

@@ -12,12 +12,13 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"lcauth/internal/dynalite/dynalitetest"
 	"lcauth/internal/livechat"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/sealing"
 	"lcauth/internal/store"
-	"lcauth/internal/syncbuf"
+	"lcauth/internal/testrig/dynalitetest"
+	"lcauth/internal/testrig/simtest"
+	"lcauth/internal/testrig/syncbuf"
 )
 
 func TestMain(m *testing.M) { dynalitetest.Main(m) }
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) { dynalitetest.Main(m) }
 // dynalite, the real store and LiveChat client, all on the simulator's clock.
 type env struct {
 	t       testing.TB
-	sim     *livechattest.Simulator
+	sim     *livechatsim.Simulator
 	simURL  string
 	st      *store.Store
 	lc      *livechat.Client
@@ -38,7 +39,7 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	sim, srv := livechattest.NewServer(t, livechattest.Options{})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{})
 	db, table := dynalitetest.Table(t)
 	key := make([]byte, sealing.KeySize)
 	for i := range key {
@@ -118,7 +119,7 @@ func (e *env) install(n int) []*store.Installation {
 	g.SetLimit(16)
 	for i := range n {
 		g.Go(func() error {
-			acc := e.sim.AddAccount(livechattest.Account{})
+			acc := e.sim.AddAccount(livechatsim.Account{})
 			tok := e.sim.GrantTokens(acc.AccountID)
 			inst, apiKey, err := e.st.Install(context.Background(), store.Grant{
 				AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType,
@@ -146,7 +147,7 @@ func (e *env) install(n int) []*store.Installation {
 func (e *env) installDue(n int) []*store.Installation {
 	e.t.Helper()
 	insts := e.install(n)
-	e.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
+	e.sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
 	return insts
 }
 

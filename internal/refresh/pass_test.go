@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"lcauth/internal/livechat"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/store"
 )
 
@@ -46,7 +46,7 @@ func TestRunPass_RefreshesOnlyDueAndMarksRevoked(t *testing.T) {
 		if got.Version != old.Version+1 || got.Status != store.StatusActive || got.LeaseOwner != "" {
 			t.Errorf("%s: version %d status %s lease %q, want version %d active, no lease", old.ID, got.Version, got.Status, got.LeaseOwner, old.Version+1)
 		}
-		if wantExp := e.sim.Now().Add(livechattest.DefaultTokenLifetime); got.ExpiresAt.Before(wantExp.Add(-time.Minute)) {
+		if wantExp := e.sim.Now().Add(livechatsim.DefaultTokenLifetime); got.ExpiresAt.Before(wantExp.Add(-time.Minute)) {
 			t.Errorf("%s: expires at %v, want about %v", old.ID, got.ExpiresAt, wantExp)
 		}
 	}
@@ -160,8 +160,8 @@ func TestRunPass_RateLimitStormBacksOffGloballyAndLosesNothing(t *testing.T) {
 	e := newEnv(t)
 	insts := e.installDue(24)
 	// One 429 with Retry-After: 1s, then a storm of plain 429s.
-	e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: http.StatusTooManyRequests, RetryAfter: time.Second, Times: 1})
-	e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: http.StatusTooManyRequests, Times: 10})
+	e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: http.StatusTooManyRequests, RetryAfter: time.Second, Times: 1})
+	e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: http.StatusTooManyRequests, Times: 10})
 	rec := &recordingClient{inner: e.lc}
 	o := e.fastOptions()
 	o.Concurrency = 4
@@ -222,9 +222,9 @@ func TestRunPass_ServerErrorsAreRetriedAndNeverMark(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		insts := e.installDue(10)
-		e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: http.StatusInternalServerError, Times: 6})
-		e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: http.StatusServiceUnavailable, Times: 3})
-		e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Reset: true, Times: 2})
+		e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: http.StatusInternalServerError, Times: 6})
+		e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: http.StatusServiceUnavailable, Times: 3})
+		e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Reset: true, Times: 2})
 		o := e.fastOptions()
 		o.MaxAttempts = 6
 		sum, err := e.refresher(nil, &o).RunPass(context.Background())
@@ -241,7 +241,7 @@ func TestRunPass_ServerErrorsAreRetriedAndNeverMark(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t)
 		insts := e.installDue(5)
-		e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: http.StatusInternalServerError})
+		e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: http.StatusInternalServerError})
 		o := e.fastOptions()
 		o.MaxAttempts = 3
 		r := e.refresher(nil, &o)
@@ -276,7 +276,7 @@ func TestRunPass_ShortDeadlineLeavesTheRestForTheNextPass(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	insts := e.installDue(40)
-	e.sim.SetLatency(livechattest.EndpointTokenRefresh, 150*time.Millisecond)
+	e.sim.SetLatency(livechatsim.EndpointTokenRefresh, 150*time.Millisecond)
 	o := e.fastOptions()
 	o.Concurrency = 2
 	o.SafetyMargin = time.Second
@@ -343,7 +343,7 @@ func TestRunPass_RotatingRefreshTokensKeepWorking(t *testing.T) {
 				t.Errorf("round %d: %s: refreshes = %d", round, inst.ID, n)
 			}
 		}
-		e.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
+		e.sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
 	}
 	e.checkNoSecretsLogged()
 }
@@ -360,7 +360,7 @@ func TestRunPass_PassAndConcurrentOnDemandRefreshesRefreshEachInstallationOnce(t
 			e := newEnv(t)
 			e.sim.SetRotateRefreshTokens(rotate)
 			insts := e.installDue(12)
-			e.sim.SetLatency(livechattest.EndpointTokenRefresh, 30*time.Millisecond)
+			e.sim.SetLatency(livechatsim.EndpointTokenRefresh, 30*time.Millisecond)
 			r := e.refresher(nil, nil)
 			// Another process (/chats): its own lease owners. It waits long for the other holder so that
 			// a loaded test machine (slow dynalite) cannot turn a wait into an error.
@@ -438,7 +438,7 @@ func TestRunPass_PassAndConcurrentOnDemandRefreshesRefreshEachInstallationOnce(t
 				}
 			}
 			// The stored refresh token is the one LiveChat accepts now: one more refresh works.
-			e.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
+			e.sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
 			if sum, err := r.RunPass(context.Background()); err != nil || sum.Refreshed != len(insts) {
 				t.Errorf("follow-up pass = %+v, %v; want %d refreshed", sum, err, len(insts))
 			}
@@ -493,7 +493,7 @@ func TestRunPass_UnavailableStoreFailsThePass(t *testing.T) {
 			if !errors.Is(err, ErrStoreUnavailable) || !sum.PassFailed || sum.StoppedReason != StopStoreUnavailable {
 				t.Fatalf("RunPass = %+v, %v; want ErrStoreUnavailable", sum, err)
 			}
-			if e.sim.Calls(livechattest.EndpointTokenRefresh) != 0 {
+			if e.sim.Calls(livechatsim.EndpointTokenRefresh) != 0 {
 				t.Errorf("LiveChat was called although no lease could be taken")
 			}
 			if m := e.passMetrics(); m[MetricPassFailed] != 1 {
@@ -567,7 +567,7 @@ func TestRunPass_CancelledPassStopsCleanlyWithoutFailing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	insts := e.installDue(30)
-	e.sim.SetLatency(livechattest.EndpointTokenRefresh, 100*time.Millisecond)
+	e.sim.SetLatency(livechatsim.EndpointTokenRefresh, 100*time.Millisecond)
 	o := e.fastOptions()
 	o.Concurrency = 4
 	r := e.refresher(nil, &o)

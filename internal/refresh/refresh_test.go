@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"lcauth/internal/livechat"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/store"
 )
 
@@ -32,10 +32,10 @@ func TestRefreshInstallation_Outcomes(t *testing.T) {
 		{name: "wrong client secret marks nothing", secret: "wrong-secret",
 			wantClass: livechat.ClassMisconfiguration, wantStatus: store.StatusActive, wantErrRec: "misconfiguration"},
 		{name: "server error is recorded", setup: func(e *env, _ *store.Installation) {
-			e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: http.StatusBadGateway})
+			e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: http.StatusBadGateway})
 		}, wantClass: livechat.ClassTransient, wantStatus: store.StatusActive, wantErrRec: "transient"},
 		{name: "rate limit is recorded", setup: func(e *env, _ *store.Installation) {
-			e.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second})
+			e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: http.StatusTooManyRequests, RetryAfter: 30 * time.Second})
 		}, wantClass: livechat.ClassRateLimited, wantStatus: store.StatusActive, wantErrRec: "rate_limited"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,7 +102,7 @@ func TestRefreshInstallation_AlreadyMarkedDoesNotCallLiveChat(t *testing.T) {
 	if _, err := r.RefreshInstallation(context.Background(), inst); !errors.Is(err, ErrReauthorizationRequired) {
 		t.Fatalf("first refresh: %v, want ErrReauthorizationRequired", err)
 	}
-	calls := e.sim.Calls(livechattest.EndpointTokenRefresh)
+	calls := e.sim.Calls(livechatsim.EndpointTokenRefresh)
 	// A caller holding the old version and one holding the marked version both learn it without a call.
 	for _, cur := range []*store.Installation{inst, e.get(inst.ID)} {
 		got, err := r.RefreshInstallation(context.Background(), cur)
@@ -110,7 +110,7 @@ func TestRefreshInstallation_AlreadyMarkedDoesNotCallLiveChat(t *testing.T) {
 			t.Errorf("RefreshInstallation(version %d) = %v, %v; want the marked installation and ErrReauthorizationRequired", cur.Version, got, err)
 		}
 	}
-	if n := e.sim.Calls(livechattest.EndpointTokenRefresh); n != calls {
+	if n := e.sim.Calls(livechatsim.EndpointTokenRefresh); n != calls {
 		t.Errorf("LiveChat token calls went from %d to %d, want none", calls, n)
 	}
 }
@@ -175,7 +175,7 @@ func TestRefreshInstallation_GivesUpWhenTheHolderDoesNotFinish(t *testing.T) {
 	if d := time.Since(start); d < 300*time.Millisecond || d > 2*time.Second {
 		t.Errorf("gave up after %v, want about WaitForOther (400ms)", d)
 	}
-	if n := e.sim.Calls(livechattest.EndpointTokenRefresh); n != 0 {
+	if n := e.sim.Calls(livechatsim.EndpointTokenRefresh); n != 0 {
 		t.Errorf("LiveChat calls = %d, want 0", n)
 	}
 }
@@ -270,7 +270,7 @@ func TestRefreshInstallation_DoesNotCallLiveChatWithoutTimeToSaveTheAnswer(t *te
 	if _, err := e.refresher(nil, nil).RefreshInstallation(ctx, inst); err == nil {
 		t.Fatal("RefreshInstallation succeeded without time to save the answer")
 	}
-	if n := e.sim.Calls(livechattest.EndpointTokenRefresh); n != 0 {
+	if n := e.sim.Calls(livechatsim.EndpointTokenRefresh); n != 0 {
 		t.Errorf("LiveChat calls = %d, want 0", n)
 	}
 	got := e.get(inst.ID)

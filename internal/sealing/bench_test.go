@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"lcauth/internal/sealing"
-	"lcauth/internal/sealing/kmsfake"
+	"lcauth/internal/testrig/kmsfake"
 )
 
 // A refresh seals two tokens and /chats opens one: these are the per-token costs once keys are cached.

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"lcauth/internal/sealing"
-	"lcauth/internal/sealing/kmsfake"
+	"lcauth/internal/testrig/kmsfake"
 )
 
 func newKMS(t *testing.T) (*kmsfake.Server, string) {

@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"lcauth/internal/sealing"
-	"lcauth/internal/sealing/kmsfake"
+	"lcauth/internal/testrig/kmsfake"
 )
 
 func TestStaticKeyID_IsStablePerKeyAndValid(t *testing.T) {

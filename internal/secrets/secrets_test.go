@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"lcauth/internal/secrets"
-	"lcauth/internal/secrets/smfake"
+	"lcauth/internal/testrig/smfake"
 )
 
 const arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:lcauth/livechat-client-secret-AbCdEf"

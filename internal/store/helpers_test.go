@@ -9,9 +9,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"lcauth/internal/dynalite/dynalitetest"
 	"lcauth/internal/sealing"
 	"lcauth/internal/store"
+	"lcauth/internal/testrig/dynalitetest"
 )
 
 func TestMain(m *testing.M) { dynalitetest.Main(m) }

@@ -4,10 +4,10 @@ import (
 	"testing"
 	"time"
 
-	"lcauth/internal/dynalite/dynalitetest"
 	"lcauth/internal/sealing"
-	"lcauth/internal/sealing/kmsfake"
 	"lcauth/internal/store"
+	"lcauth/internal/testrig/dynalitetest"
+	"lcauth/internal/testrig/kmsfake"
 )
 
 func TestStore_TokensSealedUnderKMSOpenInAnotherProcessWithOneDecrypt(t *testing.T) {

@@ -8,11 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
-	"lcauth/internal/sealing/kmsfake"
 	"lcauth/internal/store"
-	"lcauth/internal/syncbuf"
+	"lcauth/internal/testrig/kmsfake"
+	"lcauth/internal/testrig/syncbuf"
 )
 
 // TestFault_SecretsManagerDownOrSlow: without a readable client secret, /install and /callback answer
@@ -52,7 +52,7 @@ func TestFault_SecretsManagerDownOrSlow(t *testing.T) {
 		t.Fatalf("/chats with a valid token during an outage: %d %s", r.status, r.body)
 	}
 	inst := s.get(res.InstallationID)
-	s.sim.Advance(livechattest.DefaultTokenLifetime + time.Minute)
+	s.sim.Advance(livechatsim.DefaultTokenLifetime + time.Minute)
 	r := cold.chats(res.APIKey, "limit=1")
 	if r.status != http.StatusServiceUnavailable && r.status != http.StatusBadGateway {
 		t.Fatalf("refresh without a secret: %d %s", r.status, r.body)

@@ -9,17 +9,17 @@ import (
 	"testing"
 	"time"
 
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
 	"lcauth/internal/store"
-	"lcauth/internal/syncbuf"
+	"lcauth/internal/testrig/syncbuf"
 )
 
 // installDirect saves an installation for a new simulator account with tokens minted by the
 // simulator, without the browser flow; it returns the installation, its API key and the account.
-func (s *stack) installDirect() (*store.Installation, string, livechattest.Account) {
+func (s *stack) installDirect() (*store.Installation, string, livechatsim.Account) {
 	s.t.Helper()
-	acc := s.sim.AddAccount(livechattest.Account{Chats: 3})
+	acc := s.sim.AddAccount(livechatsim.Account{Chats: 3})
 	tok := s.sim.GrantTokens(acc.AccountID)
 	inst, key, err := s.st.Install(context.Background(), store.Grant{
 		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, Scope: tok.Scope,
@@ -82,28 +82,28 @@ func TestFault_ListChatsFailuresAnswerJSONAndKeepTokens(t *testing.T) {
 	inst, key, acc := s.installDirect()
 	tests := []struct {
 		name   string
-		fault  livechattest.Fault
+		fault  livechatsim.Fault
 		status int
 		code   string
 		class  string
 	}{
-		{"500 internal", livechattest.Fault{Status: 500}, 502, "upstream_error", "transient"},
-		{"503 service unavailable", livechattest.Fault{Status: 503}, 502, "upstream_error", "transient"},
-		{"429 with Retry-After", livechattest.Fault{Status: 429, RetryAfter: 7 * time.Second}, 429, "rate_limited", "rate_limited"},
-		{"truncated JSON", livechattest.Fault{Malformed: true}, 502, "upstream_error", "transient"},
-		{"HTML instead of JSON", livechattest.Fault{Status: 200, Body: "<html>proxy error</html>"}, 502, "upstream_error", "transient"},
-		{"error body not JSON", livechattest.Fault{Status: 502, Body: "Bad Gateway"}, 502, "upstream_error", "transient"},
-		{"connection reset", livechattest.Fault{Reset: true}, 502, "upstream_error", "transient"},
-		{"hang until timeout", livechattest.Fault{Hang: true}, 504, "upstream_timeout", "transient"},
-		{"slower than the client timeout", livechattest.Fault{Latency: 3 * time.Second}, 504, "upstream_timeout", "transient"},
-		{"slow but in time", livechattest.Fault{Latency: 200 * time.Millisecond}, 200, "", ""},
+		{"500 internal", livechatsim.Fault{Status: 500}, 502, "upstream_error", "transient"},
+		{"503 service unavailable", livechatsim.Fault{Status: 503}, 502, "upstream_error", "transient"},
+		{"429 with Retry-After", livechatsim.Fault{Status: 429, RetryAfter: 7 * time.Second}, 429, "rate_limited", "rate_limited"},
+		{"truncated JSON", livechatsim.Fault{Malformed: true}, 502, "upstream_error", "transient"},
+		{"HTML instead of JSON", livechatsim.Fault{Status: 200, Body: "<html>proxy error</html>"}, 502, "upstream_error", "transient"},
+		{"error body not JSON", livechatsim.Fault{Status: 502, Body: "Bad Gateway"}, 502, "upstream_error", "transient"},
+		{"connection reset", livechatsim.Fault{Reset: true}, 502, "upstream_error", "transient"},
+		{"hang until timeout", livechatsim.Fault{Hang: true}, 504, "upstream_timeout", "transient"},
+		{"slower than the client timeout", livechatsim.Fault{Latency: 3 * time.Second}, 504, "upstream_timeout", "transient"},
+		{"slow but in time", livechatsim.Fault{Latency: 200 * time.Millisecond}, 200, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s.sim.ClearFaults()
 			f := tt.fault
 			f.Times = 1
-			s.sim.InjectFault(livechattest.EndpointListChats, f)
+			s.sim.InjectFault(livechatsim.EndpointListChats, f)
 			r := s.chats(key, "limit=5")
 			if tt.status == http.StatusOK {
 				if r.status != http.StatusOK {
@@ -133,7 +133,7 @@ func TestFault_ListChatsFailuresAnswerJSONAndKeepTokens(t *testing.T) {
 		// 11 MiB over the 10 MiB limit: refused as too large, or cut by the client timeout on a slow
 		// machine; either way a JSON 5xx of class transient.
 		s.sim.ClearFaults()
-		s.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Huge: true, Times: 1})
+		s.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Huge: true, Times: 1})
 		r := s.chats(key, "limit=5")
 		if r.status != http.StatusBadGateway && r.status != http.StatusGatewayTimeout {
 			t.Fatalf("status %d, want 502 or 504", r.status)
@@ -146,7 +146,7 @@ func TestFault_ListChatsFailuresAnswerJSONAndKeepTokens(t *testing.T) {
 	})
 	t.Run("token rejected once: one refresh, one retry", func(t *testing.T) {
 		s.sim.ClearFaults()
-		s.sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: 401, Times: 1})
+		s.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401, Times: 1})
 		if r := s.chats(key, "limit=5"); r.status != http.StatusOK {
 			t.Fatalf("status %d: %s", r.status, r.body)
 		}
@@ -171,29 +171,29 @@ func TestFault_ListChatsFailuresAnswerJSONAndKeepTokens(t *testing.T) {
 func TestFault_TokenEndpointFailuresDuringChats(t *testing.T) {
 	s := newStack(t, stackConfig{lcTimeout: time.Second})
 	inst, key, acc := s.installDirect()
-	s.sim.Advance(livechattest.DefaultTokenLifetime + time.Minute) // expired
+	s.sim.Advance(livechatsim.DefaultTokenLifetime + time.Minute) // expired
 	tests := []struct {
 		name   string
-		fault  livechattest.Fault
+		fault  livechatsim.Fault
 		status int
 		code   string
 		class  string
 	}{
-		{"500 server_error", livechattest.Fault{Status: 500}, 502, "upstream_error", "transient"},
-		{"429 temporarily_unavailable", livechattest.Fault{Status: 429, RetryAfter: 3 * time.Second}, 429, "rate_limited", "rate_limited"},
-		{"truncated JSON", livechattest.Fault{Malformed: true}, 502, "upstream_error", "transient"},
-		{"200 without a token", livechattest.Fault{Status: 200, Body: `{"token_type":"Bearer"}`}, 502, "upstream_error", "transient"},
-		{"huge body", livechattest.Fault{Huge: true}, 502, "upstream_error", "transient"},
-		{"connection reset", livechattest.Fault{Reset: true}, 502, "upstream_error", "transient"},
-		{"hang until timeout", livechattest.Fault{Hang: true}, 504, "upstream_timeout", "transient"},
-		{"401 unauthorized_client (our credentials?)", livechattest.Fault{Status: 401}, 502, "upstream_error", "misconfiguration"},
+		{"500 server_error", livechatsim.Fault{Status: 500}, 502, "upstream_error", "transient"},
+		{"429 temporarily_unavailable", livechatsim.Fault{Status: 429, RetryAfter: 3 * time.Second}, 429, "rate_limited", "rate_limited"},
+		{"truncated JSON", livechatsim.Fault{Malformed: true}, 502, "upstream_error", "transient"},
+		{"200 without a token", livechatsim.Fault{Status: 200, Body: `{"token_type":"Bearer"}`}, 502, "upstream_error", "transient"},
+		{"huge body", livechatsim.Fault{Huge: true}, 502, "upstream_error", "transient"},
+		{"connection reset", livechatsim.Fault{Reset: true}, 502, "upstream_error", "transient"},
+		{"hang until timeout", livechatsim.Fault{Hang: true}, 504, "upstream_timeout", "transient"},
+		{"401 unauthorized_client (our credentials?)", livechatsim.Fault{Status: 401}, 502, "upstream_error", "misconfiguration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s.sim.ClearFaults()
 			f := tt.fault
 			f.Times = 1
-			s.sim.InjectFault(livechattest.EndpointTokenRefresh, f)
+			s.sim.InjectFault(livechatsim.EndpointTokenRefresh, f)
 			r := s.chats(key, "limit=5")
 			r.jsonError(t, tt.status, tt.code)
 			if l := s.lastRequestLog("chats"); l["error_class"] != tt.class || l["refreshed"] != "expiring" {
@@ -222,7 +222,7 @@ func TestFault_TokenEndpointFailuresDuringChats(t *testing.T) {
 
 	t.Run("expiring but valid: falls back to the old token", func(t *testing.T) {
 		s.sim.Advance(now.ExpiresAt.Sub(s.sim.Now()) - time.Minute)
-		s.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 503, Times: 1})
+		s.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 503, Times: 1})
 		if r := s.chats(key, "limit=5"); r.status != http.StatusOK {
 			t.Fatalf("status %d: %s", r.status, r.body)
 		}
@@ -241,27 +241,27 @@ func TestFault_TokenEndpointFailuresDuringChats(t *testing.T) {
 func TestFault_TokenEndpointFailuresDuringPass(t *testing.T) {
 	s := newStack(t, stackConfig{lcTimeout: time.Second})
 	var insts []*store.Installation
-	var accs []livechattest.Account
+	var accs []livechatsim.Account
 	for range 3 {
 		inst, _, acc := s.installDirect()
 		insts, accs = append(insts, inst), append(accs, acc)
 	}
-	s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute) // due within the default 60m window
+	s.sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute) // due within the default 60m window
 	tests := []struct {
 		name   string
-		fault  livechattest.Fault
+		fault  livechatsim.Fault
 		class  string
 		metric string
 	}{
-		{"500", livechattest.Fault{Status: 500}, "transient", "FailedTransient"},
-		{"429", livechattest.Fault{Status: 429}, "rate_limited", "FailedRateLimited"},
-		{"truncated JSON", livechattest.Fault{Malformed: true}, "transient", "FailedTransient"},
-		{"connection reset", livechattest.Fault{Reset: true}, "transient", "FailedTransient"},
+		{"500", livechatsim.Fault{Status: 500}, "transient", "FailedTransient"},
+		{"429", livechatsim.Fault{Status: 429}, "rate_limited", "FailedRateLimited"},
+		{"truncated JSON", livechatsim.Fault{Malformed: true}, "transient", "FailedTransient"},
+		{"connection reset", livechatsim.Fault{Reset: true}, "transient", "FailedTransient"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s.sim.ClearFaults()
-			s.sim.InjectFault(livechattest.EndpointTokenRefresh, tt.fault)
+			s.sim.InjectFault(livechatsim.EndpointTokenRefresh, tt.fault)
 			metrics := &syncbuf.Buffer{}
 			sum, err := s.passRefresher(metrics).RunPass(context.Background())
 			if err != nil {

@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"lcauth/internal/livechat"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
 	"lcauth/internal/store"
-	"lcauth/internal/syncbuf"
+	"lcauth/internal/testrig/syncbuf"
 )
 
 // passRefresherWith is passRefresher with another token client.
@@ -91,7 +91,7 @@ func TestFault_DynamoDBThrottledDuringPass(t *testing.T) {
 		inst, _, _ := s.installDirect()
 		insts = append(insts, inst)
 	}
-	s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
+	s.sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
 
 	s.db.add(ddbRule{op: "Query", kind: ddbThrottle})
 	metrics := &syncbuf.Buffer{}
@@ -127,12 +127,12 @@ func TestFault_DynamoDBGoesAwayMidPass(t *testing.T) {
 	s := newStack(t, stackConfig{})
 	const n = 12
 	var insts []*store.Installation
-	var accs []livechattest.Account
+	var accs []livechatsim.Account
 	for range n {
 		inst, _, acc := s.installDirect()
 		insts, accs = append(insts, inst), append(accs, acc)
 	}
-	s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
+	s.sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
 
 	// 16 shard queries, then a few leases and saves, then nothing answers.
 	s.db.add(ddbRule{kind: ddbDown, after: store.DueShards + 9})
@@ -202,7 +202,7 @@ func TestFault_RefreshSucceedsButSaveFails(t *testing.T) {
 
 	t.Run("scheduled pass", func(t *testing.T) {
 		inst, key, acc := s.installDirect()
-		s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
+		s.sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
 		metrics := &syncbuf.Buffer{}
 		sum, _ := s.passRefresherWith(&savedFailsClient{inner: s.app.LiveChat(), db: s.db}, metrics).RunPass(context.Background())
 		s.db.clear()
@@ -232,7 +232,7 @@ func TestFault_RefreshSucceedsButSaveFails(t *testing.T) {
 
 	t.Run("on demand in /chats", func(t *testing.T) {
 		inst, key, acc := s.installDirect()
-		s.sim.Advance(livechattest.DefaultTokenLifetime + time.Minute)
+		s.sim.Advance(livechatsim.DefaultTokenLifetime + time.Minute)
 		// Lease taken, LiveChat answers, the save fails.
 		s.db.add(ddbRule{op: "UpdateItem", kind: ddbServerError, after: 1})
 		r := s.chats(key, "limit=1")
@@ -268,19 +268,19 @@ func TestFault_RefreshSucceedsButSaveFails(t *testing.T) {
 func TestFault_ReinstallDuringRefreshWins(t *testing.T) {
 	s := newStack(t, stackConfig{})
 	res := s.install(s.account.AccountID)
-	s.sim.Advance(livechattest.DefaultTokenLifetime + time.Minute)
-	s.sim.SetLatency(livechattest.EndpointTokenRefresh, 700*time.Millisecond)
+	s.sim.Advance(livechatsim.DefaultTokenLifetime + time.Minute)
+	s.sim.SetLatency(livechatsim.EndpointTokenRefresh, 700*time.Millisecond)
 
 	done := make(chan response, 1)
 	go func() { done <- s.chats(res.APIKey, "limit=1") }()
 	deadline := time.Now().Add(5 * time.Second)
-	for s.sim.Calls(livechattest.EndpointTokenRefresh) == 0 && time.Now().Before(deadline) {
+	for s.sim.Calls(livechatsim.EndpointTokenRefresh) == 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	res2 := s.install(s.account.AccountID)
 	reinstalled := s.get(res2.InstallationID)
 	r := <-done
-	s.sim.SetLatency(livechattest.EndpointTokenRefresh, 0)
+	s.sim.SetLatency(livechatsim.EndpointTokenRefresh, 0)
 	if r.status != http.StatusOK {
 		t.Fatalf("/chats during the reinstall: %d %s", r.status, r.body)
 	}
@@ -305,7 +305,7 @@ func TestFault_DynamoDBFailsAtEachRefreshStep(t *testing.T) {
 		name string
 		// after: UpdateItem calls that succeed before the failure (0 = the lease itself fails).
 		after   int
-		prepare func(s *stack, acc livechattest.Account)
+		prepare func(s *stack, acc livechatsim.Account)
 		// failedClass is the pass's failure class; refreshes the LiveChat refreshes in the first pass.
 		failedClass string
 		refreshes   int
@@ -314,10 +314,10 @@ func TestFault_DynamoDBFailsAtEachRefreshStep(t *testing.T) {
 	}{
 		{"acquire lease", 0, nil, "store", 0, store.StatusActive},
 		{"complete refresh", 1, nil, "store", 1, store.StatusActive},
-		{"release lease after a LiveChat 500", 1, func(s *stack, _ livechattest.Account) {
-			s.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 500})
+		{"release lease after a LiveChat 500", 1, func(s *stack, _ livechatsim.Account) {
+			s.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500})
 		}, "transient", 0, store.StatusActive},
-		{"mark reauthorization after invalid_grant", 1, func(s *stack, acc livechattest.Account) {
+		{"mark reauthorization after invalid_grant", 1, func(s *stack, acc livechatsim.Account) {
 			s.sim.RevokeGrant(acc.AccountID)
 		}, "store", 0, store.StatusReauthorizationRequired},
 	}
@@ -325,7 +325,7 @@ func TestFault_DynamoDBFailsAtEachRefreshStep(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStack(t, stackConfig{})
 			inst, _, acc := s.installDirect()
-			s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
+			s.sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
 			if tt.prepare != nil {
 				tt.prepare(s, acc)
 			}
@@ -399,7 +399,7 @@ func TestFault_ConditionalFailureAtEachRefreshStep(t *testing.T) {
 	tests := []struct {
 		name        string
 		before      bool // intrude before the pass instead of after LiveChat answered
-		prepare     func(s *stack, acc livechattest.Account)
+		prepare     func(s *stack, acc livechatsim.Account)
 		skipped     int
 		failedClass string
 		log         string
@@ -407,10 +407,10 @@ func TestFault_ConditionalFailureAtEachRefreshStep(t *testing.T) {
 	}{
 		{"lease held when the pass starts", true, nil, 1, "", "", store.StatusActive},
 		{"lease lost before the save", false, nil, 1, "", "refresh: refreshed token discarded, installation changed meanwhile", store.StatusActive},
-		{"lease lost before the release", false, func(s *stack, _ livechattest.Account) {
-			s.sim.InjectFault(livechattest.EndpointTokenRefresh, livechattest.Fault{Status: 400, Body: `{"error":"invalid_request"}`})
+		{"lease lost before the release", false, func(s *stack, _ livechatsim.Account) {
+			s.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 400, Body: `{"error":"invalid_request"}`})
 		}, 0, "invalid_request", "refresh: refresh failed", store.StatusActive},
-		{"lease lost before the mark", false, func(s *stack, acc livechattest.Account) {
+		{"lease lost before the mark", false, func(s *stack, acc livechatsim.Account) {
 			s.sim.RevokeGrant(acc.AccountID)
 		}, 0, "store", "", store.StatusReauthorizationRequired},
 	}
@@ -418,7 +418,7 @@ func TestFault_ConditionalFailureAtEachRefreshStep(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStack(t, stackConfig{})
 			inst, _, acc := s.installDirect()
-			s.sim.Advance(livechattest.DefaultTokenLifetime - 30*time.Minute)
+			s.sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
 			if tt.prepare != nil {
 				tt.prepare(s, acc)
 			}

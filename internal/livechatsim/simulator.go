@@ -1,4 +1,4 @@
-// Package livechattest is an in-process simulator of the parts of LiveChat that lcauth
+// Package livechatsim is an in-process simulator of the parts of LiveChat that lcauth
 // uses: the Accounts OAuth server (consent page, /v2/token for both grants, /v2/info,
 // DELETE /v2/token) and the Agent Chat Web API's list_chats. One http.Handler serves
 // both hosts' paths, so a test points Config.AccountsURL and Config.APIURL at the same
@@ -17,7 +17,7 @@
 // fault injection (status codes with LiveChat error bodies, 429 with Retry-After, hangs,
 // malformed or huge bodies, connection resets), and counters of calls per endpoint and
 // of successful refreshes per account. Every method is safe for concurrent use.
-package livechattest
+package livechatsim
 
 import (
 	"context"
@@ -27,9 +27,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"sync"
-	"testing"
 	"time"
 
 	"lcauth/internal/livechat"
@@ -215,19 +213,6 @@ func New(opts Options) *Simulator {
 		s.AddAccount(Account{Email: "agent@example.com", Region: DefaultRegion, Chats: 30})
 	}
 	return s
-}
-
-// NewServer starts the simulator on an httptest server on 127.0.0.1, closed (with
-// any hanging requests released) when tb's test ends.
-func NewServer(tb testing.TB, opts Options) (*Simulator, *httptest.Server) {
-	tb.Helper()
-	s := New(opts)
-	srv := httptest.NewServer(s.Handler())
-	tb.Cleanup(func() {
-		s.Close()
-		srv.Close()
-	})
-	return s, srv
 }
 
 // Handler serves the Accounts and the Agent API paths.

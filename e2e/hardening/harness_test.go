@@ -28,12 +28,13 @@ import (
 
 	"lcauth/internal/app"
 	"lcauth/internal/config"
-	"lcauth/internal/dynalite/dynalitetest"
-	"lcauth/internal/livechattest"
-	"lcauth/internal/sealing/kmsfake"
-	"lcauth/internal/secrets/smfake"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/store"
-	"lcauth/internal/syncbuf"
+	"lcauth/internal/testrig/dynalitetest"
+	"lcauth/internal/testrig/kmsfake"
+	"lcauth/internal/testrig/simtest"
+	"lcauth/internal/testrig/smfake"
+	"lcauth/internal/testrig/syncbuf"
 )
 
 func TestMain(m *testing.M) { dynalitetest.Main(m) }
@@ -171,7 +172,7 @@ type stackConfig struct {
 	// lcTimeout is the LiveChat HTTP client's overall timeout (default 2s, so hangs end fast).
 	lcTimeout time.Duration
 	// sim: share another stack's simulator.
-	sim *livechattest.Simulator
+	sim *livechatsim.Simulator
 	// simURL goes with sim.
 	simURL string
 	// kmsServer: share another stack's KMS fake (same keys).
@@ -203,7 +204,7 @@ func (s slowTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 // a dynalite table (through ddbFaults), and optionally the Secrets Manager and KMS fakes.
 type stack struct {
 	t       *testing.T
-	sim     *livechattest.Simulator
+	sim     *livechatsim.Simulator
 	simURL  string
 	ts      *httptest.Server
 	base    string
@@ -215,7 +216,7 @@ type stack struct {
 	sm      *smfake.Fake
 	kms     *kmsfake.Server
 	kmsKey  string
-	account livechattest.Account
+	account livechatsim.Account
 	handler atomic.Value
 }
 
@@ -239,10 +240,10 @@ func newStack(t *testing.T, sc stackConfig) *stack {
 		s.sim, s.simURL = sc.sim, sc.simURL
 	} else {
 		var simSrv *httptest.Server
-		s.sim, simSrv = livechattest.NewServer(t, livechattest.Options{ClientSecret: secret, RedirectURIs: []string{s.base + "/callback"}})
+		s.sim, simSrv = simtest.NewServer(t, livechatsim.Options{ClientSecret: secret, RedirectURIs: []string{s.base + "/callback"}})
 		s.simURL = simSrv.URL
 	}
-	s.account = s.sim.AddAccount(livechattest.Account{Email: "owner@example.com", Chats: 7})
+	s.account = s.sim.AddAccount(livechatsim.Account{Email: "owner@example.com", Chats: 7})
 
 	s.table = sc.table
 	if s.table == "" {

@@ -1,4 +1,4 @@
-package livechattest
+package livechatsim
 
 import (
 	"crypto/sha256"
@@ -52,7 +52,7 @@ type AuthorizeError struct {
 
 // Error names the oauth_exception and its details.
 func (e *AuthorizeError) Error() string {
-	return "livechattest: authorize: " + e.Exception + ": " + e.Details
+	return "livechatsim: authorize: " + e.Exception + ": " + e.Details
 }
 
 // ooopsURL is where LiveChat sends the browser for e (relative to the simulator).
@@ -144,7 +144,7 @@ func (s *Simulator) Deny(authorizeURL string) (*url.URL, error) {
 func (s *Simulator) decide(authorizeURL, accountID string, allow bool) (*url.URL, error) {
 	u, err := url.Parse(authorizeURL)
 	if err != nil {
-		return nil, errors.New("livechattest: authorize: unparsable URL")
+		return nil, errors.New("livechatsim: authorize: unparsable URL")
 	}
 	s.mu.Lock()
 	s.calls[EndpointAuthorize]++
@@ -173,7 +173,7 @@ func (s *Simulator) checkRedirectLimit() *AuthorizeError {
 func (s *Simulator) redirectFor(ar *authRequest, accountID string, allow bool) (*url.URL, error) {
 	target, err := url.Parse(ar.redirectURI)
 	if err != nil {
-		return nil, errors.New("livechattest: authorize: bad redirect_uri")
+		return nil, errors.New("livechatsim: authorize: bad redirect_uri")
 	}
 	q := url.Values{}
 	if ar.state != "" {
@@ -189,7 +189,7 @@ func (s *Simulator) redirectFor(ar *authRequest, accountID string, allow bool) (
 	defer s.mu.Unlock()
 	a := s.pickAccountLocked(accountID)
 	if a == nil {
-		return nil, errors.New("livechattest: authorize: unknown account")
+		return nil, errors.New("livechatsim: authorize: unknown account")
 	}
 	code := a.Region + ":" + randomString(24)
 	s.codes[code] = &authCode{

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"lcauth/internal/httpapi"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/store"
 )
 
@@ -114,10 +114,10 @@ func TestAbuse_CallbackCSRFMatrix(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := tt.prepare(t)
-			before := s.sim.Calls(livechattest.EndpointTokenExchange)
+			before := s.sim.Calls(livechatsim.EndpointTokenExchange)
 			r := s.callbackWith(a.callbackURL, a.cookie, "application/json")
 			r.jsonError(t, http.StatusBadRequest, tt.code)
-			if got := s.sim.Calls(livechattest.EndpointTokenExchange) - before; got != 0 {
+			if got := s.sim.Calls(livechatsim.EndpointTokenExchange) - before; got != 0 {
 				t.Fatalf("%d code exchanges reached LiveChat for a forged callback", got)
 			}
 			if _, err := s.st.Get(context.Background(), store.InstallationID(s.account.OrganizationID, s.account.AccountID)); err == nil {
@@ -136,9 +136,9 @@ func TestAbuse_CallbackCSRFMatrix(t *testing.T) {
 		}
 		var res installResult
 		_ = json.Unmarshal([]byte(first.body), &res)
-		before := s.sim.Calls(livechattest.EndpointTokenExchange)
+		before := s.sim.Calls(livechatsim.EndpointTokenExchange)
 		s.callbackWith(cb, cookie, "application/json").jsonError(t, http.StatusBadRequest, "invalid_state")
-		if s.sim.Calls(livechattest.EndpointTokenExchange) != before {
+		if s.sim.Calls(livechatsim.EndpointTokenExchange) != before {
 			t.Fatal("a replayed callback reached LiveChat")
 		}
 
@@ -229,7 +229,7 @@ func TestAbuse_NoOpenRedirect(t *testing.T) {
 			}
 		}
 	})
-	if n := s.sim.Calls(livechattest.EndpointTokenExchange); n != 0 {
+	if n := s.sim.Calls(livechatsim.EndpointTokenExchange); n != 0 {
 		t.Fatalf("%d code exchanges", n)
 	}
 }
@@ -344,7 +344,7 @@ func chatIDs(t *testing.T, body string) map[string]bool {
 // installation's id into it, or using a key after its installation was reinstalled, gets a 401.
 func TestAbuse_CrossTenantIsolation(t *testing.T) {
 	s := newStack(t, stackConfig{})
-	accB := s.sim.AddAccount(livechattest.Account{Email: "b@example.com", Chats: 9})
+	accB := s.sim.AddAccount(livechatsim.Account{Email: "b@example.com", Chats: 9})
 	a := s.install(s.account.AccountID)
 	b := s.install(accB.AccountID)
 	if a.InstallationID == b.InstallationID || a.OrganizationID == b.OrganizationID {
@@ -533,7 +533,7 @@ func TestAbuse_OversizedInputsGet4xx(t *testing.T) {
 	if r := do(t, http.DefaultClient, req); r.status != http.StatusRequestHeaderFieldsTooLarge {
 		t.Fatalf("oversized headers: %d, want 431", r.status)
 	}
-	if n := s.sim.Calls(livechattest.EndpointListChats); n != 0 {
+	if n := s.sim.Calls(livechatsim.EndpointListChats); n != 0 {
 		t.Fatalf("oversized input reached LiveChat %d times", n)
 	}
 }
@@ -569,7 +569,7 @@ func TestAbuse_HTMLInjectionIsEscaped(t *testing.T) {
 		})
 	}
 	t.Run("identifiers from LiveChat on the success page", func(t *testing.T) {
-		acc := s.sim.AddAccount(livechattest.Account{OrganizationID: payloads[1], Email: "x@example.com"})
+		acc := s.sim.AddAccount(livechatsim.Account{OrganizationID: payloads[1], Email: "x@example.com"})
 		b := newBrowser(t)
 		r := b.get(s.consent(s.startInstall(b), acc.AccountID))
 		if r.status != http.StatusOK {

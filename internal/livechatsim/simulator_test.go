@@ -1,4 +1,4 @@
-package livechattest_test
+package livechatsim_test
 
 import (
 	"context"
@@ -19,7 +19,8 @@ import (
 	"time"
 
 	"lcauth/internal/livechat"
-	"lcauth/internal/livechattest"
+	"lcauth/internal/livechatsim"
+	"lcauth/internal/testrig/simtest"
 )
 
 const redirectURI = "https://app.example/callback"
@@ -32,7 +33,7 @@ func noRedirect(srv *httptest.Server) *http.Client {
 	return &c
 }
 
-func authorizeQuery(sim *livechattest.Simulator, extra url.Values) url.Values {
+func authorizeQuery(sim *livechatsim.Simulator, extra url.Values) url.Values {
 	q := url.Values{"response_type": {"code"}, "client_id": {sim.ClientID()}, "redirect_uri": {redirectURI}, "state": {"st-1"}}
 	for k, v := range extra {
 		q[k] = v
@@ -67,7 +68,7 @@ func TestRedirectURIAllowed_FollowsLiveChatRules(t *testing.T) {
 		{"", false},
 	}
 	for _, tt := range tests {
-		if got := livechattest.RedirectURIAllowed(wl, tt.uri); got != tt.want {
+		if got := livechatsim.RedirectURIAllowed(wl, tt.uri); got != tt.want {
 			t.Errorf("RedirectURIAllowed(%q) = %v, want %v", tt.uri, got, tt.want)
 		}
 	}
@@ -78,7 +79,7 @@ var styleRE = regexp.MustCompile(`(?s)<style>(.*?)</style>`)
 
 // A person's click-through, done with plain HTTP: the page, its form, the redirect.
 func TestConsentPage_AllowRedirectsWithEncodedCodeAndState(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{RedirectURIs: []string{redirectURI}, Seed: true})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{RedirectURIs: []string{redirectURI}, Seed: true})
 	hc := noRedirect(srv)
 	q := authorizeQuery(sim, nil)
 
@@ -129,13 +130,13 @@ func TestConsentPage_AllowRedirectsWithEncodedCodeAndState(t *testing.T) {
 	if !strings.HasPrefix(loc, redirectURI+"?") || !strings.Contains(loc, "code=dal%3A") || !strings.Contains(loc, "state=st-1") {
 		t.Fatalf("Location = %q, want the redirect URI with code=dal%%3A... and the state", loc)
 	}
-	if n := sim.Calls(livechattest.EndpointAuthorize); n != 1 {
+	if n := sim.Calls(livechatsim.EndpointAuthorize); n != 1 {
 		t.Errorf("authorize calls = %d, want 1 (page views)", n)
 	}
 }
 
 func TestConsentPage_DenyRedirectsWithAccessDenied(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{RedirectURIs: []string{redirectURI}})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{RedirectURIs: []string{redirectURI}})
 	resp, err := noRedirect(srv).PostForm(srv.URL+"/?"+authorizeQuery(sim, nil).Encode(), url.Values{"decision": {"deny"}})
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +152,7 @@ func TestConsentPage_DenyRedirectsWithAccessDenied(t *testing.T) {
 	}
 }
 
-func livechatAuthorizeURL(base string, sim *livechattest.Simulator) string {
+func livechatAuthorizeURL(base string, sim *livechatsim.Simulator) string {
 	return base + "/?" + authorizeQuery(sim, nil).Encode()
 }
 
@@ -171,7 +172,7 @@ func TestAuthorize_InvalidRequestsGoToOoopsNotToTheApp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sim, srv := livechattest.NewServer(t, livechattest.Options{RedirectURIs: []string{redirectURI}})
+			sim, srv := simtest.NewServer(t, livechatsim.Options{RedirectURIs: []string{redirectURI}})
 			q := authorizeQuery(sim, tt.change)
 			resp, err := noRedirect(srv).Get(srv.URL + "/?" + q.Encode())
 			if err != nil {
@@ -179,7 +180,7 @@ func TestAuthorize_InvalidRequestsGoToOoopsNotToTheApp(t *testing.T) {
 			}
 			resp.Body.Close()
 			loc, _ := url.Parse(resp.Header.Get("Location"))
-			if resp.StatusCode != http.StatusFound || loc.Path != livechattest.PathOoops || loc.Query().Get("oauth_exception") != tt.wantException {
+			if resp.StatusCode != http.StatusFound || loc.Path != livechatsim.PathOoops || loc.Query().Get("oauth_exception") != tt.wantException {
 				t.Fatalf("GET / = %d %q, want 302 to /ooops with %s", resp.StatusCode, resp.Header.Get("Location"), tt.wantException)
 			}
 			// Following it shows LiveChat's error page.
@@ -194,7 +195,7 @@ func TestAuthorize_InvalidRequestsGoToOoopsNotToTheApp(t *testing.T) {
 			}
 			// The programmatic path agrees.
 			_, err = sim.Authorize(srv.URL+"/?"+q.Encode(), "")
-			var ae *livechattest.AuthorizeError
+			var ae *livechatsim.AuthorizeError
 			if !errors.As(err, &ae) || ae.Exception != tt.wantException {
 				t.Errorf("Authorize error = %v, want %s", err, tt.wantException)
 			}
@@ -203,7 +204,7 @@ func TestAuthorize_InvalidRequestsGoToOoopsNotToTheApp(t *testing.T) {
 }
 
 func TestOoopsPage_EscapesItsParameters(t *testing.T) {
-	_, srv := livechattest.NewServer(t, livechattest.Options{})
+	_, srv := simtest.NewServer(t, livechatsim.Options{})
 	resp, err := srv.Client().Get(srv.URL + "/ooops?oauth_exception=%3Cscript%3Ealert(1)%3C/script%3E")
 	if err != nil {
 		t.Fatal(err)
@@ -247,7 +248,7 @@ func postToken(t *testing.T, srv *httptest.Server, asJSON bool, params map[strin
 func TestTokenEndpoint_AcceptsFormAndJSONBodies(t *testing.T) {
 	for _, asJSON := range []bool{false, true} {
 		t.Run(fmt.Sprintf("json=%v", asJSON), func(t *testing.T) {
-			sim, srv := livechattest.NewServer(t, livechattest.Options{RedirectURIs: []string{redirectURI}})
+			sim, srv := simtest.NewServer(t, livechatsim.Options{RedirectURIs: []string{redirectURI}})
 			u, err := sim.Authorize(livechatAuthorizeURL(srv.URL, sim), "")
 			if err != nil {
 				t.Fatal(err)
@@ -287,14 +288,14 @@ func TestTokenEndpoint_ErrorShapes(t *testing.T) {
 		{"no grant type", map[string]string{}, 400, "invalid_request"},
 		{"password grant", map[string]string{"grant_type": "password"}, 400, "unsupported_grant_type"},
 		{"unknown client", map[string]string{"grant_type": "refresh_token", "refresh_token": "x", "client_id": "nobody", "client_secret": "x"}, 401, "invalid_client"},
-		{"wrong secret", map[string]string{"grant_type": "refresh_token", "refresh_token": "x", "client_id": livechattest.DefaultClientID, "client_secret": "wrong"}, 401, "unauthorized_client"},
-		{"unknown refresh token", map[string]string{"grant_type": "refresh_token", "refresh_token": "x", "client_id": livechattest.DefaultClientID, "client_secret": livechattest.DefaultClientSecret}, 401, "unauthorized_client"},
-		{"unknown code", map[string]string{"grant_type": "authorization_code", "code": "dal:nope", "redirect_uri": redirectURI, "client_id": livechattest.DefaultClientID, "client_secret": livechattest.DefaultClientSecret}, 401, "unauthorized_client"},
+		{"wrong secret", map[string]string{"grant_type": "refresh_token", "refresh_token": "x", "client_id": livechatsim.DefaultClientID, "client_secret": "wrong"}, 401, "unauthorized_client"},
+		{"unknown refresh token", map[string]string{"grant_type": "refresh_token", "refresh_token": "x", "client_id": livechatsim.DefaultClientID, "client_secret": livechatsim.DefaultClientSecret}, 401, "unauthorized_client"},
+		{"unknown code", map[string]string{"grant_type": "authorization_code", "code": "dal:nope", "redirect_uri": redirectURI, "client_id": livechatsim.DefaultClientID, "client_secret": livechatsim.DefaultClientSecret}, 401, "unauthorized_client"},
 	}
 	for _, legacy := range []bool{false, true} {
 		for _, tt := range tests {
 			t.Run(fmt.Sprintf("%s/legacy=%v", tt.name, legacy), func(t *testing.T) {
-				_, srv := livechattest.NewServer(t, livechattest.Options{LegacyErrors: legacy})
+				_, srv := simtest.NewServer(t, livechatsim.Options{LegacyErrors: legacy})
 				status, out := postToken(t, srv, false, tt.params)
 				if status != tt.wantStatus {
 					t.Errorf("status = %d, want %d", status, tt.wantStatus)
@@ -315,7 +316,7 @@ func TestTokenEndpoint_ErrorShapes(t *testing.T) {
 }
 
 func TestExchange_RedirectURIMustMatchTheAuthorizeRequest(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{RedirectURIs: []string{redirectURI}})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{RedirectURIs: []string{redirectURI}})
 	u, err := sim.Authorize(livechatAuthorizeURL(srv.URL, sim), "")
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +333,7 @@ func TestExchange_RedirectURIMustMatchTheAuthorizeRequest(t *testing.T) {
 // listChats posts a raw body to list_chats.
 func listChats(t *testing.T, srv *httptest.Server, token, body string, header map[string]string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+livechattest.PathListChats, strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+livechatsim.PathListChats, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -359,8 +360,8 @@ func errType(out map[string]any) string {
 }
 
 func TestListChats_Validation(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{})
-	acct := sim.AddAccount(livechattest.Account{Chats: 30})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{})
+	acct := sim.AddAccount(livechatsim.Account{Chats: 30})
 	tok := sim.GrantTokens(acct.AccountID)
 	other := sim.GrantTokens("someone-else")
 	_, first := listChats(t, srv, tok.AccessToken, `{"limit":5}`, nil)
@@ -405,8 +406,8 @@ func TestListChats_Validation(t *testing.T) {
 }
 
 func TestListChats_MisdirectedNamesTheAccountsRegion(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{})
-	acct := sim.AddAccount(livechattest.Account{Region: "fra", Chats: 3})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{})
+	acct := sim.AddAccount(livechatsim.Account{Region: "fra", Chats: 3})
 	tok := sim.GrantTokens(acct.AccountID)
 	status, out := listChats(t, srv, tok.AccessToken, `{}`, nil)
 	data, _ := out["error"].(map[string]any)["data"].(map[string]any)
@@ -419,7 +420,7 @@ func TestListChats_MisdirectedNamesTheAccountsRegion(t *testing.T) {
 }
 
 func TestListChats_MissingScopeIsAuthorization(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{Scope: "agents--all:ro"})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{Scope: "agents--all:ro"})
 	tok := sim.GrantTokens("a")
 	if status, out := listChats(t, srv, tok.AccessToken, `{}`, nil); status != 403 || errType(out) != "authorization" {
 		t.Fatalf("list_chats = %d %v, want 403 authorization", status, out)
@@ -436,8 +437,8 @@ func chatIDs(out map[string]any) []string {
 }
 
 func TestListChats_FiltersAndSortOrder(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{})
-	acct := sim.AddAccount(livechattest.Account{Chats: 30})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{})
+	acct := sim.AddAccount(livechatsim.Account{Chats: 30})
 	tok := sim.GrantTokens(acct.AccountID)
 	tests := []struct {
 		body      string
@@ -485,8 +486,8 @@ func mustJSON(v any) []byte {
 }
 
 func TestListChats_PageIDsWalkForwardAndBack(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{})
-	acct := sim.AddAccount(livechattest.Account{Chats: 30})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{})
+	acct := sim.AddAccount(livechatsim.Account{Chats: 30})
 	tok := sim.GrantTokens(acct.AccountID)
 	_, p1 := listChats(t, srv, tok.AccessToken, `{"limit":10}`, nil)
 	if _, ok := p1["previous_page_id"]; ok {
@@ -503,9 +504,9 @@ func TestListChats_PageIDsWalkForwardAndBack(t *testing.T) {
 }
 
 func TestTokens_OldestIsRevokedAfter25PerUser(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{})
 	first := sim.GrantTokens("a")
-	for i := 0; i < livechattest.MaxTokensPerUser-1; i++ {
+	for i := 0; i < livechatsim.MaxTokensPerUser-1; i++ {
 		sim.GrantTokens("a")
 	}
 	if !sim.TokenValid(first.AccessToken) {
@@ -521,8 +522,8 @@ func TestTokens_OldestIsRevokedAfter25PerUser(t *testing.T) {
 }
 
 func TestRevokeGrant_StopsAccessAndRefreshUntilReauthorized(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{RedirectURIs: []string{redirectURI}})
-	acct := sim.AddAccount(livechattest.Account{Chats: 2})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{RedirectURIs: []string{redirectURI}})
+	acct := sim.AddAccount(livechatsim.Account{Chats: 2})
 	tok := sim.GrantTokens(acct.AccountID)
 	sim.RevokeGrant(acct.AccountID)
 	if status, _ := listChats(t, srv, tok.AccessToken, `{}`, nil); status != 401 {
@@ -550,15 +551,15 @@ func TestRevokeGrant_StopsAccessAndRefreshUntilReauthorized(t *testing.T) {
 }
 
 func TestFaults_TimesThenNormalAndClear(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{})
 	tok := sim.GrantTokens("a")
-	sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: 503, Times: 2})
+	sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 503, Times: 2})
 	for i, want := range []int{503, 503, 200} {
 		if status, _ := listChats(t, srv, tok.AccessToken, `{}`, nil); status != want {
 			t.Errorf("call %d = %d, want %d", i+1, status, want)
 		}
 	}
-	sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Status: 500})
+	sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 500})
 	if status, _ := listChats(t, srv, tok.AccessToken, `{}`, nil); status != 500 {
 		t.Errorf("forever fault = %d, want 500", status)
 	}
@@ -566,18 +567,18 @@ func TestFaults_TimesThenNormalAndClear(t *testing.T) {
 	if status, _ := listChats(t, srv, tok.AccessToken, `{}`, nil); status != 200 {
 		t.Errorf("after ClearFaults = %d, want 200", status)
 	}
-	if n := sim.Calls(livechattest.EndpointListChats); n != 5 {
+	if n := sim.Calls(livechatsim.EndpointListChats); n != 5 {
 		t.Errorf("calls = %d, want 5", n)
 	}
 }
 
 func TestFaults_HangIsReleasedByClose(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{})
 	tok := sim.GrantTokens("a")
-	sim.InjectFault(livechattest.EndpointListChats, livechattest.Fault{Hang: true})
+	sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Hang: true})
 	done := make(chan error, 1)
 	go func() {
-		req, _ := http.NewRequest(http.MethodPost, srv.URL+livechattest.PathListChats, strings.NewReader(`{}`))
+		req, _ := http.NewRequest(http.MethodPost, srv.URL+livechatsim.PathListChats, strings.NewReader(`{}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 		resp, err := srv.Client().Do(req)
@@ -603,8 +604,8 @@ func TestFaults_HangIsReleasedByClose(t *testing.T) {
 }
 
 func TestSimulator_IsSafeForConcurrentUse(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{RotateRefreshTokens: false})
-	acct := sim.AddAccount(livechattest.Account{Chats: 15})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{RotateRefreshTokens: false})
+	acct := sim.AddAccount(livechatsim.Account{Chats: 15})
 	client, err := livechat.New(livechat.Config{
 		AccountsURL: srv.URL, APIURL: srv.URL, ClientID: sim.ClientID(),
 		ClientSecret: livechat.StaticSecret(sim.ClientSecret()), HTTPClient: srv.Client(), Now: sim.Now,
@@ -630,7 +631,7 @@ func TestSimulator_IsSafeForConcurrentUse(t *testing.T) {
 					errs <- err
 				}
 				sim.Advance(time.Millisecond)
-				_ = sim.Calls(livechattest.EndpointListChats)
+				_ = sim.Calls(livechatsim.EndpointListChats)
 			}
 		}()
 	}
@@ -648,7 +649,7 @@ func TestSimulator_IsSafeForConcurrentUse(t *testing.T) {
 }
 
 func TestSeed_AddsOneAccountWithChats(t *testing.T) {
-	sim := livechattest.New(livechattest.Options{Seed: true})
+	sim := livechatsim.New(livechatsim.Options{Seed: true})
 	accts := sim.Accounts()
 	if len(accts) != 1 || accts[0].Chats != 30 || accts[0].Region != "dal" || accts[0].OrganizationID == "" {
 		t.Fatalf("seeded accounts = %+v", accts)
@@ -656,7 +657,7 @@ func TestSeed_AddsOneAccountWithChats(t *testing.T) {
 }
 
 func TestClock_AdvanceExpiresTokens(t *testing.T) {
-	sim := livechattest.New(livechattest.Options{TokenLifetime: time.Hour})
+	sim := livechatsim.New(livechatsim.Options{TokenLifetime: time.Hour})
 	tok := sim.GrantTokens("a")
 	if !sim.TokenValid(tok.AccessToken) {
 		t.Fatal("fresh token invalid")
@@ -676,9 +677,9 @@ func TestClock_AdvanceExpiresTokens(t *testing.T) {
 }
 
 func TestAuthorize_RedirectLimitWhenEnforced(t *testing.T) {
-	sim, srv := livechattest.NewServer(t, livechattest.Options{RedirectURIs: []string{redirectURI}, EnforceRedirectLimit: true})
+	sim, srv := simtest.NewServer(t, livechatsim.Options{RedirectURIs: []string{redirectURI}, EnforceRedirectLimit: true})
 	au := livechatAuthorizeURL(srv.URL, sim)
-	for i := 0; i < livechattest.RedirectLimit; i++ {
+	for i := 0; i < livechatsim.RedirectLimit; i++ {
 		if _, err := sim.Authorize(au, ""); err != nil {
 			t.Fatalf("authorize %d: %v", i+1, err)
 		}
@@ -691,7 +692,7 @@ func TestAuthorize_RedirectLimitWhenEnforced(t *testing.T) {
 	if loc := resp.Header.Get("Location"); !strings.Contains(loc, "oauth_exception=too_many_redirects") {
 		t.Fatalf("4th authorize in 30s -> %d %q, want /ooops with too_many_redirects", resp.StatusCode, loc)
 	}
-	sim.Advance(livechattest.RedirectLimitWindow)
+	sim.Advance(livechatsim.RedirectLimitWindow)
 	if _, err := sim.Authorize(au, ""); err != nil {
 		t.Fatalf("after the window: %v", err)
 	}

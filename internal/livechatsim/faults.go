@@ -1,4 +1,4 @@
-package livechattest
+package livechatsim
 
 import (
 	"bufio"
