@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"lcauth/internal/app"
 	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
 	"lcauth/internal/sealing"
@@ -38,7 +37,7 @@ func newRefreshEnv(t *testing.T, due int) *refreshEnv {
 	sim.SetTokenLifetime(30 * time.Minute)
 	db, table := dynalitetest.Table(t)
 	key := bytes.Repeat([]byte{7}, sealing.KeySize)
-	sealer, err := sealing.NewStatic(app.SealingKeyID(key), key)
+	sealer, err := sealing.NewStatic(sealing.StaticKeyID(key), key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"lcauth/internal/app"
 	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
 	"lcauth/internal/sealing"
@@ -52,7 +51,7 @@ func TestFunction_RunsAPassUnderTheLambdaRuntime(t *testing.T) {
 	sim.SetTokenLifetime(30 * time.Minute) // due in the default 60-minute window, on the real clock
 	db, table := dynalitetest.Table(t)
 	key := bytes.Repeat([]byte{9}, sealing.KeySize)
-	sealer, err := sealing.NewStatic(app.SealingKeyID(key), key)
+	sealer, err := sealing.NewStatic(sealing.StaticKeyID(key), key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,6 @@ package app
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -230,17 +228,10 @@ func unavailable(log *slog.Logger) http.Handler {
 	})
 }
 
-// SealingKeyID names a local sealing key inside sealed values: a hash of the key, so processes that
-// share LCAUTH_SEALING_KEY agree on it and the key itself is never revealed.
-func SealingKeyID(key []byte) string {
-	sum := sha256.Sum256(append([]byte("lcauth sealing key id\x00"), key...))
-	return "local-" + hex.EncodeToString(sum[:6])
-}
-
 func newSealer(cfg config.Config, client sealing.KMSAPI, awsl *awsLoader) (sealing.Sealer, error) {
 	switch {
 	case len(cfg.SealingKey) > 0:
-		s, err := sealing.NewStatic(SealingKeyID(cfg.SealingKey), cfg.SealingKey)
+		s, err := sealing.NewStatic(sealing.StaticKeyID(cfg.SealingKey), cfg.SealingKey)
 		if err != nil {
 			return nil, fmt.Errorf("app: %s: %w", config.EnvSealingKey, err)
 		}

@@ -6,6 +6,7 @@ import (
 
 	"lcauth/internal/livechat"
 	"lcauth/internal/livechatsim"
+	"lcauth/internal/secrets"
 	"lcauth/internal/testrig/simtest"
 )
 
@@ -14,7 +15,7 @@ func BenchmarkRefresh(b *testing.B) {
 	sim, srv := simtest.NewServer(b, livechatsim.Options{})
 	c, err := livechat.New(livechat.Config{
 		AccountsURL: srv.URL, APIURL: srv.URL, ClientID: sim.ClientID(),
-		ClientSecret: livechat.StaticSecret(sim.ClientSecret()), HTTPClient: srv.Client(),
+		ClientSecret: secrets.Static(sim.ClientSecret()), HTTPClient: srv.Client(),
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -34,7 +35,7 @@ func BenchmarkListChats100(b *testing.B) {
 	sim, srv := simtest.NewServer(b, livechatsim.Options{})
 	c, err := livechat.New(livechat.Config{
 		AccountsURL: srv.URL, APIURL: srv.URL, ClientID: sim.ClientID(),
-		ClientSecret: livechat.StaticSecret(sim.ClientSecret()), HTTPClient: srv.Client(),
+		ClientSecret: secrets.Static(sim.ClientSecret()), HTTPClient: srv.Client(),
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -52,19 +52,6 @@ type SecretSource interface {
 	ClientSecret(ctx context.Context) (string, error)
 }
 
-// StaticSecret is a SecretSource that always returns the same secret (tests, local
-// mode). Its String method redacts.
-type StaticSecret string
-
-// ClientSecret returns the secret.
-func (s StaticSecret) ClientSecret(context.Context) (string, error) { return string(s), nil }
-
-// String redacts the secret so that printing a Config never shows it.
-func (s StaticSecret) String() string { return "[redacted]" }
-
-// GoString redacts the secret for %#v.
-func (s StaticSecret) GoString() string { return "livechat.StaticSecret([redacted])" }
-
 // Config configures a Client. Only ClientID is required for every call; RedirectURL
 // for AuthorizeURL and Exchange; ClientSecret for Exchange and Refresh.
 type Config struct {

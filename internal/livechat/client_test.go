@@ -11,6 +11,7 @@ import (
 
 	"lcauth/internal/livechat"
 	"lcauth/internal/livechatsim"
+	"lcauth/internal/secrets"
 	"lcauth/internal/testrig/simtest"
 )
 
@@ -34,7 +35,7 @@ func newEnv(t *testing.T, opts livechatsim.Options, mod ...func(*livechat.Config
 		APIURL:       srv.URL,
 		ClientID:     sim.ClientID(),
 		RedirectURL:  testRedirect,
-		ClientSecret: livechat.StaticSecret(sim.ClientSecret()),
+		ClientSecret: secrets.Static(sim.ClientSecret()),
 		HTTPClient:   srv.Client(),
 		Now:          sim.Now,
 		Timeout:      5 * time.Second,

@@ -16,6 +16,7 @@ import (
 
 	"lcauth/internal/livechat"
 	"lcauth/internal/livechatsim"
+	"lcauth/internal/secrets"
 )
 
 func TestListChats_ServerFaultsAreClassified(t *testing.T) {
@@ -185,6 +186,11 @@ func (failingSecret) ClientSecret(context.Context) (string, error) {
 	return "", fmt.Errorf("secrets: get: %w", errVaultSealed)
 }
 
+// emptySecret is a source that answers with no secret and no error.
+type emptySecret struct{}
+
+func (emptySecret) ClientSecret(context.Context) (string, error) { return "", nil }
+
 func TestSecretSourceErrorsPassThrough(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -193,7 +199,7 @@ func TestSecretSourceErrorsPassThrough(t *testing.T) {
 	}{
 		{"source error", failingSecret{}, errVaultSealed},
 		{"no source", nil, livechat.ErrNoClientSecret},
-		{"empty secret", livechat.StaticSecret(""), livechat.ErrNoClientSecret},
+		{"empty secret", emptySecret{}, livechat.ErrNoClientSecret},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,8 +274,8 @@ func TestToken_FormattingRedactsTokens(t *testing.T) {
 	}
 }
 
-func TestStaticSecret_FormattingRedacts(t *testing.T) {
-	cfg := livechat.Config{ClientID: "id", ClientSecret: livechat.StaticSecret("TOP-SECRET")}
+func TestConfig_FormattingRedactsTheSecret(t *testing.T) {
+	cfg := livechat.Config{ClientID: "id", ClientSecret: secrets.Static("TOP-SECRET")}
 	for _, out := range []string{fmt.Sprintf("%v", cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg)} {
 		if strings.Contains(out, "TOP-SECRET") {
 			t.Errorf("config output contains the secret: %s", out)
@@ -577,7 +583,7 @@ func TestDefaultHTTPClient_DoesNotFollowRedirectsWithTheSecret(t *testing.T) {
 		http.Redirect(w, r, elsewhere.URL+"/v2/token", http.StatusTemporaryRedirect)
 	}))
 	defer redirector.Close()
-	c, err := livechat.New(livechat.Config{AccountsURL: redirector.URL, ClientID: "id", ClientSecret: livechat.StaticSecret("s3cret-value")})
+	c, err := livechat.New(livechat.Config{AccountsURL: redirector.URL, ClientID: "id", ClientSecret: secrets.Static("s3cret-value")})
 	if err != nil {
 		t.Fatal(err)
 	}

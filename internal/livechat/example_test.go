@@ -9,6 +9,7 @@ import (
 
 	"lcauth/internal/livechat"
 	"lcauth/internal/livechatsim"
+	"lcauth/internal/secrets"
 )
 
 // The whole authorization code flow against the simulator: build the authorize URL,
@@ -25,7 +26,7 @@ func Example_authorizationCodeFlow() {
 		APIURL:       srv.URL,
 		ClientID:     sim.ClientID(),
 		RedirectURL:  "https://app.example/callback",
-		ClientSecret: livechat.StaticSecret(sim.ClientSecret()),
+		ClientSecret: secrets.Static(sim.ClientSecret()),
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -63,7 +64,7 @@ func ExampleClassify() {
 	defer srv.Close()
 	client, _ := livechat.New(livechat.Config{
 		AccountsURL: srv.URL, APIURL: srv.URL, ClientID: sim.ClientID(),
-		ClientSecret: livechat.StaticSecret(sim.ClientSecret()),
+		ClientSecret: secrets.Static(sim.ClientSecret()),
 	})
 	tok := sim.GrantTokens("agent-1")
 	sim.RevokeGrant("agent-1") // the user removed the app

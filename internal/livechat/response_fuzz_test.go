@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"lcauth/internal/livechat"
+	"lcauth/internal/secrets"
 )
 
 // Values the client sends; none may come back in an error string, whatever LiveChat answers.
@@ -62,7 +63,7 @@ func fuzzClient(t *testing.T, status int, retryAfter string, body []byte) (*live
 	rt := &cannedTransport{status: status, header: h, body: body}
 	c, err := livechat.New(livechat.Config{
 		AccountsURL: "https://accounts.example", APIURL: "https://api.example", ClientID: "fuzz-client",
-		RedirectURL: "https://lcauth.example/callback", ClientSecret: livechat.StaticSecret(fuzzClientSecret),
+		RedirectURL: "https://lcauth.example/callback", ClientSecret: secrets.Static(fuzzClientSecret),
 		HTTPClient: &http.Client{Transport: rt}, Now: func() time.Time { return fuzzNow },
 		MaxAccountsResponseBytes: 64 << 10, MaxListChatsResponseBytes: 256 << 10,
 	})

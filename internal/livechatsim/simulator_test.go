@@ -20,6 +20,7 @@ import (
 
 	"lcauth/internal/livechat"
 	"lcauth/internal/livechatsim"
+	"lcauth/internal/secrets"
 	"lcauth/internal/testrig/simtest"
 )
 
@@ -608,7 +609,7 @@ func TestSimulator_IsSafeForConcurrentUse(t *testing.T) {
 	acct := sim.AddAccount(livechatsim.Account{Chats: 15})
 	client, err := livechat.New(livechat.Config{
 		AccountsURL: srv.URL, APIURL: srv.URL, ClientID: sim.ClientID(),
-		ClientSecret: livechat.StaticSecret(sim.ClientSecret()), HTTPClient: srv.Client(), Now: sim.Now,
+		ClientSecret: secrets.Static(sim.ClientSecret()), HTTPClient: srv.Client(), Now: sim.Now,
 	})
 	if err != nil {
 		t.Fatal(err)

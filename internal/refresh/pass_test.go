@@ -10,6 +10,7 @@ import (
 
 	"lcauth/internal/livechat"
 	"lcauth/internal/livechatsim"
+	"lcauth/internal/secrets"
 	"lcauth/internal/store"
 )
 
@@ -105,7 +106,7 @@ func TestRunPass_WrongClientSecretMarksNothingAndFailsThePass(t *testing.T) {
 			e := newEnv(t)
 			insts := e.installDue(tc.due)
 			e.secrets = append(e.secrets, "not-the-client-secret")
-			rec := &recordingClient{inner: e.client(livechat.StaticSecret("not-the-client-secret"))}
+			rec := &recordingClient{inner: e.client(secrets.Static("not-the-client-secret"))}
 			o := e.fastOptions()
 			o.Concurrency = tc.concurrency
 			r := e.refresher(rec, &o)
