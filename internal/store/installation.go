@@ -20,6 +20,11 @@ const (
 	// StatusReauthorizationRequired installations were refused by LiveChat (invalid_grant,
 	// missing_grant). Their tokens are kept, they leave the due index, and a reinstall reactivates them.
 	StatusReauthorizationRequired Status = "reauthorization_required"
+	// StatusUninstalled installations were uninstalled by their organization (LiveChat's
+	// application_uninstalled webhook, or an operator): tokens revoked at LiveChat and erased from the
+	// item, out of the due index, installation keys refused. The item stays for the operator; installing
+	// again is a fresh start.
+	StatusUninstalled Status = "uninstalled"
 )
 
 // Installation is one LiveChat (organization, account) that authorized the app. Tokens are plaintext
