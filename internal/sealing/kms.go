@@ -199,6 +199,14 @@ func (k *KMS) openingKey(ctx context.Context, id, blobText string) (cipher.AEAD,
 		return nil, fmt.Errorf("sealing: kms decrypt data key %s: %w", id, err)
 	}
 	ch := k.group.DoChan("decrypt:"+id, func() (any, error) {
+		// A caller that missed the cache just before an earlier flight for this key finished starts a
+		// new flight: look again, so each data key costs one Decrypt however the callers interleave.
+		k.mu.Lock()
+		cached, ok := k.cache[id]
+		k.mu.Unlock()
+		if ok {
+			return cached, nil
+		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), kmsCallTimeout)
 		defer cancel()
 		// No KeyId: the blob names its KMS key, so values sealed before a key change still open. The
