@@ -16,7 +16,7 @@ type Suppression struct {
 	AppliesTo []string
 }
 
-// Suppressions, keyed by what they apply to. They are listed here, not scattered, so the README and
+// Suppressions, keyed by what they apply to. They are listed here, not scattered, so the docs and
 // the review see all of them at once.
 var (
 	// xraySuppression: active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords on "*".

@@ -60,5 +60,5 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, name := range []string{"serve", "refresh", "dev"} {
 		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].summary)
 	}
-	fmt.Fprintln(w, "Configuration is read from the environment; see README.md.")
+	fmt.Fprintln(w, "Configuration is read from the environment; see docs/configuration.md.")
 }

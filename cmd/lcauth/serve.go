@@ -20,7 +20,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lcauth serve")
-		fmt.Fprintln(stderr, "Serves /install, /callback and /chats on LCAUTH_ADDR (default 127.0.0.1:8080). Configuration: see README.md.")
+		fmt.Fprintln(stderr, "Serves /install, /callback and /chats on LCAUTH_ADDR (default 127.0.0.1:8080). Configuration: see docs/configuration.md.")
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -1,7 +1,7 @@
 // Package config is the one place that knows lcauth's configuration: the environment variables every
 // program reads (Lambda functions, cmd/lcauth), their defaults, which function needs which, and the
 // validation that turns them into a Config. The CDK stack builds each function's environment from Vars,
-// and the README documents exactly this list.
+// and docs/configuration.md documents exactly this list (TestDocsListEveryVariable keeps them one).
 package config
 
 // Function names, as under functions/. They key which variables a Lambda receives.
@@ -42,7 +42,7 @@ type Var struct {
 	Name string
 	// Default is used when the variable is unset; empty means no default.
 	Default string
-	// Description is one line for the README and error messages.
+	// Description is one line for docs/configuration.md and error messages.
 	Description string
 	// Functions lists the Lambda functions whose environment carries the variable. Empty means the
 	// variable is for local runs only (cmd/lcauth) and never set by the stack.
@@ -57,7 +57,7 @@ var (
 	dataFns = []string{FunctionCallback, FunctionChats, FunctionRefresh}
 )
 
-// Vars returns every variable lcauth reads, in README order. It is a function, not a package variable,
+// Vars returns every variable lcauth reads, in the order docs/configuration.md lists them. It is a function, not a package variable,
 // so no caller can change the shared list.
 func Vars() []Var {
 	return []Var{

@@ -8,7 +8,7 @@
 // URL-encoded, single-use, expiring codes; the redirect_uri matching rules; both
 // token error shapes; list_chats paging and its validation rules; misdirected_request
 // for accounts in another region; 25 tokens per user) and makes a documented guess
-// where it does not (see the README section of the LiveChat issue). A person can click
+// where it does not (docs/design.md, "LiveChat simulator", names the deviations). A person can click
 // through an install against it in a browser: GET / shows a consent page with Allow
 // and Deny buttons and needs no JavaScript.
 //
