@@ -37,6 +37,9 @@ var (
 	// ErrUnauthorized: an API key is malformed, unknown or wrong. One error for all three, so a caller
 	// cannot learn which installations exist.
 	ErrUnauthorized = errors.New("invalid API key")
+	// ErrUninstalled: the installation was uninstalled (StatusUninstalled): its tokens are erased and
+	// its installation keys no longer work. Installing again is a fresh start.
+	ErrUninstalled = errors.New("installation uninstalled")
 	// ErrInvalid: an argument is missing or out of bounds (a caller bug or bad input, never a
 	// conflict).
 	ErrInvalid = errors.New("invalid argument")
