@@ -53,6 +53,8 @@ type options struct {
 	awsCfg      *aws.Config
 	ownerPrefix string
 	metrics     io.Writer
+	secret      livechat.SecretSource
+	reqTimeout  time.Duration
 }
 
 // Option adjusts New (tests, local mode).
@@ -87,6 +89,17 @@ func WithOwnerPrefix(p string) Option { return func(o *options) { o.ownerPrefix 
 // ReauthorizationRequired metric as one discovered by the scheduled pass.
 func WithRefreshMetrics(w io.Writer) Option { return func(o *options) { o.metrics = w } }
 
+// WithClientSecretSource makes src the client secret source instead of the one the configuration
+// names (Secrets Manager or LIVECHAT_CLIENT_SECRET). Tests use it to change or remove the secret
+// while the App runs.
+func WithClientSecretSource(src livechat.SecretSource) Option {
+	return func(o *options) { o.secret = src }
+}
+
+// WithRequestTimeout bounds the work of one HTTP request (httpapi.Options.RequestTimeout; default
+// httpapi.DefaultRequestTimeout). Tests shorten it to see a hanging LiveChat end in a timeout.
+func WithRequestTimeout(d time.Duration) Option { return func(o *options) { o.reqTimeout = d } }
+
 // New builds the App. It makes no network call: AWS clients connect on first use.
 func New(ctx context.Context, cfg config.Config, opts ...Option) (*App, error) {
 	var o options
@@ -104,6 +117,8 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*App, error) {
 
 	// Client secret.
 	switch {
+	case o.secret != nil:
+		a.secret = o.secret
 	case cfg.ClientSecretARN != "":
 		sm := o.sm
 		if sm == nil {
@@ -154,7 +169,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*App, error) {
 	if cfg.RedirectURL != "" {
 		hopts := httpapi.Options{
 			LiveChat: a.lc, Secret: a.secret, RedirectURL: cfg.RedirectURL, InstallURL: cfg.InstallURL,
-			PKCE: cfg.PKCE, Logger: a.log, Now: a.now,
+			PKCE: cfg.PKCE, Logger: a.log, Now: a.now, RequestTimeout: o.reqTimeout,
 		}
 		if a.store != nil {
 			hopts.Store, hopts.Refresher = a.store, a.refresher

@@ -9,8 +9,8 @@ import (
 // (dynalite) and one list_chats call (the simulator), so most of the time is theirs.
 func BenchmarkChats_Warm(b *testing.B) {
 	e := newEnv(b)
-	key := e.install(e.account.AccountID)["api_key"].(string)
-	req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/chats?limit=10", nil)
+	key := e.Install(e.Account.AccountID).APIKey
+	req, _ := http.NewRequest(http.MethodGet, e.URL+"/chats?limit=10", nil)
 	req.Header.Set("Authorization", "Bearer "+key)
 	b.ResetTimer()
 	for b.Loop() {
@@ -28,9 +28,9 @@ func BenchmarkChats_Warm(b *testing.B) {
 // BenchmarkInstall is GET /install: key derivation, state and cookie, redirect; no I/O beyond loopback.
 func BenchmarkInstall(b *testing.B) {
 	e := newEnv(b)
-	c := e.browser().client
+	c := e.Browser().Client
 	for b.Loop() {
-		resp, err := c.Get(e.ts.URL + "/install")
+		resp, err := c.Get(e.URL + "/install")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -46,6 +46,6 @@ func BenchmarkInstall(b *testing.B) {
 func BenchmarkInstallFlow(b *testing.B) {
 	e := newEnv(b)
 	for b.Loop() {
-		e.install(e.account.AccountID)
+		e.Install(e.Account.AccountID)
 	}
 }

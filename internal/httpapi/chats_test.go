@@ -10,11 +10,12 @@ import (
 
 	"lcauth/internal/httpapi"
 	"lcauth/internal/livechatsim"
+	"lcauth/internal/testrig/harness"
 )
 
 func TestChats_RequiresAPIKey(t *testing.T) {
 	e := newEnv(t)
-	good := e.install(e.account.AccountID)["api_key"].(string)
+	good := e.Install(e.Account.AccountID).APIKey
 	// A well-formed key of the same installation with another secret part.
 	forged := good[:len(good)-4] + "aaaa"
 	if forged == good {
@@ -33,32 +34,32 @@ func TestChats_RequiresAPIKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/chats", nil)
+			req, _ := http.NewRequest(http.MethodGet, e.URL+"/chats", nil)
 			if tt.header != "" {
 				req.Header.Set("Authorization", tt.header)
 			}
-			r := do(t, http.DefaultClient, req)
-			if r.status != http.StatusUnauthorized || r.errorCode(t) != httpapi.CodeUnauthorized {
-				t.Fatalf("got %d %s, want 401 unauthorized", r.status, r.body)
+			r := harness.Do(t, http.DefaultClient, req)
+			if r.Status != http.StatusUnauthorized || r.ErrorCode(t) != httpapi.CodeUnauthorized {
+				t.Fatalf("got %d %s, want 401 unauthorized", r.Status, r.Body)
 			}
-			if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), `Bearer realm="lcauth"`) {
-				t.Fatalf("WWW-Authenticate = %q", r.header.Get("WWW-Authenticate"))
+			if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), `Bearer realm="lcauth"`) {
+				t.Fatalf("WWW-Authenticate = %q", r.Header.Get("WWW-Authenticate"))
 			}
 		})
 	}
-	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 0 {
+	if n := e.Sim.Calls(livechatsim.EndpointListChats); n != 0 {
 		t.Fatalf("%d list_chats calls for unauthenticated requests, want 0", n)
 	}
 }
 
 func TestChats_KeyOfOrganizationANeverReadsOrganizationB(t *testing.T) {
 	e := newEnv(t)
-	b := e.sim.AddAccount(livechatsim.Account{Email: "b@example.com", Chats: 7})
-	keyA := e.install(e.account.AccountID)["api_key"].(string)
-	keyB := e.install(b.AccountID)["api_key"].(string)
+	b := e.Sim.AddAccount(livechatsim.Account{Email: "b@example.com", Chats: 7})
+	keyA := e.Install(e.Account.AccountID).APIKey
+	keyB := e.Install(b.AccountID).APIKey
 
-	idsA, foundA := chatIDs(t, e.chats(keyA, "limit=100&include_chats_without_threads=true"))
-	idsB, foundB := chatIDs(t, e.chats(keyB, "limit=100&include_chats_without_threads=true"))
+	idsA, foundA := chatIDs(t, e.Chats(keyA, "limit=100&include_chats_without_threads=true"))
+	idsB, foundB := chatIDs(t, e.Chats(keyB, "limit=100&include_chats_without_threads=true"))
 	if foundA != 12 || foundB != 7 {
 		t.Fatalf("found_chats A=%d B=%d, want 12 and 7", foundA, foundB)
 	}
@@ -68,18 +69,18 @@ func TestChats_KeyOfOrganizationANeverReadsOrganizationB(t *testing.T) {
 		}
 	}
 	// Replacing the installation id inside A's key with B's does not open B.
-	instB := e.install(b.AccountID)["installation_id"].(string)
+	instB := e.Install(b.AccountID).InstallationID
 	instA := strings.SplitN(strings.TrimPrefix(keyA, "lca_"), "_", 2)[0]
 	mixed := strings.Replace(keyA, instA, instB, 1)
-	if r := e.chats(mixed, ""); r.status != http.StatusUnauthorized {
-		t.Fatalf("A's secret with B's id: status %d, want 401", r.status)
+	if r := e.Chats(mixed, ""); r.Status != http.StatusUnauthorized {
+		t.Fatalf("A's secret with B's id: status %d, want 401", r.Status)
 	}
 }
 
-func chatIDs(t *testing.T, r response) (map[string]bool, int) {
+func chatIDs(t *testing.T, r harness.Response) (map[string]bool, int) {
 	t.Helper()
-	if r.status != http.StatusOK {
-		t.Fatalf("/chats: %d %s", r.status, r.body)
+	if r.Status != http.StatusOK {
+		t.Fatalf("/chats: %d %s", r.Status, r.Body)
 	}
 	var body struct {
 		Chats []struct {
@@ -87,7 +88,7 @@ func chatIDs(t *testing.T, r response) (map[string]bool, int) {
 		} `json:"chats_summary"`
 		Found int `json:"found_chats"`
 	}
-	if err := json.Unmarshal([]byte(r.body), &body); err != nil {
+	if err := json.Unmarshal([]byte(r.Body), &body); err != nil {
 		t.Fatal(err)
 	}
 	ids := map[string]bool{}
@@ -99,7 +100,7 @@ func chatIDs(t *testing.T, r response) (map[string]bool, int) {
 
 func TestChats_ValidatesQueryBeforeCallingLiveChat(t *testing.T) {
 	e := newEnv(t)
-	key := e.install(e.account.AccountID)["api_key"].(string)
+	key := e.Install(e.Account.AccountID).APIKey
 	many := make([]string, 201)
 	for i := range many {
 		many[i] = strconv.Itoa(i)
@@ -126,24 +127,24 @@ func TestChats_ValidatesQueryBeforeCallingLiveChat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := e.chats(key, tt.query)
-			if r.status != tt.wantStatus {
-				t.Fatalf("got %d %s, want %d", r.status, r.body, tt.wantStatus)
+			r := e.Chats(key, tt.query)
+			if r.Status != tt.wantStatus {
+				t.Fatalf("got %d %s, want %d", r.Status, r.Body, tt.wantStatus)
 			}
-			if r.status == 400 && r.errorCode(t) != httpapi.CodeInvalidRequest {
-				t.Fatalf("code %q, want invalid_request", r.errorCode(t))
+			if r.Status == 400 && r.ErrorCode(t) != httpapi.CodeInvalidRequest {
+				t.Fatalf("code %q, want invalid_request", r.ErrorCode(t))
 			}
 		})
 	}
-	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 0 {
+	if n := e.Sim.Calls(livechatsim.EndpointListChats); n != 0 {
 		t.Fatalf("%d list_chats calls for invalid requests, want 0", n)
 	}
 }
 
 func TestChats_QueryParametersReachLiveChat(t *testing.T) {
 	e := newEnv(t)
-	key := e.install(e.account.AccountID)["api_key"].(string)
-	r := e.chats(key, "limit=3&sort_order=asc&include_chats_without_threads=true&group_ids=0,1,2")
+	key := e.Install(e.Account.AccountID).APIKey
+	r := e.Chats(key, "limit=3&sort_order=asc&include_chats_without_threads=true&group_ids=0,1,2")
 	ids, _ := chatIDs(t, r)
 	if len(ids) != 3 {
 		t.Fatalf("%d chats, want 3", len(ids))
@@ -151,11 +152,11 @@ func TestChats_QueryParametersReachLiveChat(t *testing.T) {
 	var page struct {
 		Next string `json:"next_page_id"`
 	}
-	_ = json.Unmarshal([]byte(r.body), &page)
+	_ = json.Unmarshal([]byte(r.Body), &page)
 	if page.Next == "" {
 		t.Fatal("no next_page_id")
 	}
-	next, _ := chatIDs(t, e.chats(key, "page_id="+page.Next))
+	next, _ := chatIDs(t, e.Chats(key, "page_id="+page.Next))
 	for id := range next {
 		if ids[id] {
 			t.Fatalf("page 2 repeats chat %s", id)
@@ -165,7 +166,7 @@ func TestChats_QueryParametersReachLiveChat(t *testing.T) {
 
 func TestChats_PostBody(t *testing.T) {
 	e := newEnv(t)
-	key := e.install(e.account.AccountID)["api_key"].(string)
+	key := e.Install(e.Account.AccountID).APIKey
 	tests := []struct {
 		name, contentType, body string
 		wantStatus              int
@@ -186,21 +187,21 @@ func TestChats_PostBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r := e.postChats(key, tt.contentType, tt.body)
-			if r.status != tt.wantStatus {
-				t.Fatalf("got %d %s, want %d", r.status, r.body, tt.wantStatus)
+			r := e.PostChats(key, tt.contentType, tt.body)
+			if r.Status != tt.wantStatus {
+				t.Fatalf("got %d %s, want %d", r.Status, r.Body, tt.wantStatus)
 			}
-			if tt.wantCode != "" && r.errorCode(t) != tt.wantCode {
-				t.Fatalf("code %q, want %q", r.errorCode(t), tt.wantCode)
+			if tt.wantCode != "" && r.ErrorCode(t) != tt.wantCode {
+				t.Fatalf("code %q, want %q", r.ErrorCode(t), tt.wantCode)
 			}
 		})
 	}
 	// Chunked (no Content-Length) oversized body is cut by MaxBytesReader.
-	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/chats", &endlessReader{})
+	req, _ := http.NewRequest(http.MethodPost, e.URL+"/chats", &endlessReader{})
 	req.Header.Set("Authorization", "Bearer "+key)
 	req.Header.Set("Content-Type", "application/json")
-	if r := do(t, http.DefaultClient, req); r.status != http.StatusRequestEntityTooLarge {
-		t.Fatalf("chunked huge body: %d, want 413", r.status)
+	if r := harness.Do(t, http.DefaultClient, req); r.Status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("chunked huge body: %d, want 413", r.Status)
 	}
 }
 
@@ -216,99 +217,99 @@ func (endlessReader) Read(p []byte) (int, error) {
 
 func TestChats_MethodNotAllowed(t *testing.T) {
 	e := newEnv(t)
-	req, _ := http.NewRequest(http.MethodDelete, e.ts.URL+"/chats", nil)
-	r := do(t, http.DefaultClient, req)
-	if r.status != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET, POST" {
-		t.Fatalf("got %d Allow %q, want 405 GET, POST", r.status, r.header.Get("Allow"))
+	req, _ := http.NewRequest(http.MethodDelete, e.URL+"/chats", nil)
+	r := harness.Do(t, http.DefaultClient, req)
+	if r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, POST" {
+		t.Fatalf("got %d Allow %q, want 405 GET, POST", r.Status, r.Header.Get("Allow"))
 	}
 }
 
 func TestChats_RefreshesFirstWhenTokenExpiresSoon(t *testing.T) {
 	e := newEnv(t)
-	key := e.install(e.account.AccountID)["api_key"].(string)
-	e.sim.Advance(8*time.Hour - 90*time.Second) // inside the 2 minute margin
-	if r := e.chats(key, ""); r.status != http.StatusOK {
-		t.Fatalf("/chats: %d %s", r.status, r.body)
+	key := e.Install(e.Account.AccountID).APIKey
+	e.Sim.Advance(8*time.Hour - 90*time.Second) // inside the 2 minute margin
+	if r := e.Chats(key, ""); r.Status != http.StatusOK {
+		t.Fatalf("/chats: %d %s", r.Status, r.Body)
 	}
-	if n := e.sim.RefreshesOf(e.account.AccountID); n != 1 {
+	if n := e.Sim.RefreshesOf(e.Account.AccountID); n != 1 {
 		t.Fatalf("refreshes = %d, want 1", n)
 	}
 	// The new token is stored: the next call does not refresh again.
-	if r := e.chats(key, ""); r.status != http.StatusOK {
-		t.Fatalf("/chats again: %d %s", r.status, r.body)
+	if r := e.Chats(key, ""); r.Status != http.StatusOK {
+		t.Fatalf("/chats again: %d %s", r.Status, r.Body)
 	}
-	if n := e.sim.RefreshesOf(e.account.AccountID); n != 1 {
+	if n := e.Sim.RefreshesOf(e.Account.AccountID); n != 1 {
 		t.Fatalf("refreshes after a second call = %d, want still 1", n)
 	}
 }
 
 func TestChats_ExpiredTokenIsRefreshedFirst(t *testing.T) {
 	e := newEnv(t)
-	key := e.install(e.account.AccountID)["api_key"].(string)
-	e.sim.Advance(9 * time.Hour)
-	if r := e.chats(key, ""); r.status != http.StatusOK {
-		t.Fatalf("/chats: %d %s", r.status, r.body)
+	key := e.Install(e.Account.AccountID).APIKey
+	e.Sim.Advance(9 * time.Hour)
+	if r := e.Chats(key, ""); r.Status != http.StatusOK {
+		t.Fatalf("/chats: %d %s", r.Status, r.Body)
 	}
-	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 1 {
+	if n := e.Sim.Calls(livechatsim.EndpointListChats); n != 1 {
 		t.Fatalf("list_chats calls = %d, want 1 (refresh happened before, not after a failure)", n)
 	}
 }
 
 func TestChats_AuthenticationErrorRefreshesOnceAndRetriesOnce(t *testing.T) {
 	e := newEnv(t)
-	key := e.install(e.account.AccountID)["api_key"].(string)
-	e.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401, Times: 1})
-	if r := e.chats(key, ""); r.status != http.StatusOK {
-		t.Fatalf("/chats: %d %s", r.status, r.body)
+	key := e.Install(e.Account.AccountID).APIKey
+	e.Sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401, Times: 1})
+	if r := e.Chats(key, ""); r.Status != http.StatusOK {
+		t.Fatalf("/chats: %d %s", r.Status, r.Body)
 	}
-	if n, c := e.sim.RefreshesOf(e.account.AccountID), e.sim.Calls(livechatsim.EndpointListChats); n != 1 || c != 2 {
+	if n, c := e.Sim.RefreshesOf(e.Account.AccountID), e.Sim.Calls(livechatsim.EndpointListChats); n != 1 || c != 2 {
 		t.Fatalf("refreshes = %d, list_chats calls = %d; want 1 and 2", n, c)
 	}
 }
 
 func TestChats_PersistentAuthenticationErrorStopsAfterOneRetry(t *testing.T) {
 	e := newEnv(t)
-	key := e.install(e.account.AccountID)["api_key"].(string)
-	e.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401})
-	r := e.chats(key, "")
-	if r.status != http.StatusUnauthorized || r.errorCode(t) != httpapi.CodeReauthorizationNeeded {
-		t.Fatalf("got %d %s, want 401 reauthorization_required", r.status, r.body)
+	key := e.Install(e.Account.AccountID).APIKey
+	e.Sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401})
+	r := e.Chats(key, "")
+	if r.Status != http.StatusUnauthorized || r.ErrorCode(t) != httpapi.CodeReauthorizationNeeded {
+		t.Fatalf("got %d %s, want 401 reauthorization_required", r.Status, r.Body)
 	}
-	if c := e.sim.Calls(livechatsim.EndpointListChats); c != 2 {
+	if c := e.Sim.Calls(livechatsim.EndpointListChats); c != 2 {
 		t.Fatalf("list_chats calls = %d, want 2", c)
 	}
 }
 
 func TestChats_RevokedGrantNeedsReauthorization(t *testing.T) {
 	e := newEnv(t)
-	key := e.install(e.account.AccountID)["api_key"].(string)
-	e.sim.RevokeGrant(e.account.AccountID)
-	e.sim.Advance(9 * time.Hour)
-	r := e.chats(key, "")
-	if r.status != http.StatusUnauthorized || r.errorCode(t) != httpapi.CodeReauthorizationNeeded {
-		t.Fatalf("got %d %s, want 401 reauthorization_required", r.status, r.body)
+	key := e.Install(e.Account.AccountID).APIKey
+	e.Sim.RevokeGrant(e.Account.AccountID)
+	e.Sim.Advance(9 * time.Hour)
+	r := e.Chats(key, "")
+	if r.Status != http.StatusUnauthorized || r.ErrorCode(t) != httpapi.CodeReauthorizationNeeded {
+		t.Fatalf("got %d %s, want 401 reauthorization_required", r.Status, r.Body)
 	}
 	var body struct {
 		Error struct {
 			InstallURL string `json:"install_url"`
 		} `json:"error"`
 	}
-	_ = json.Unmarshal([]byte(r.body), &body)
-	if body.Error.InstallURL != e.ts.URL+"/install" {
-		t.Fatalf("install_url = %q, want %s/install", body.Error.InstallURL, e.ts.URL)
+	_ = json.Unmarshal([]byte(r.Body), &body)
+	if body.Error.InstallURL != e.URL+"/install" {
+		t.Fatalf("install_url = %q, want %s/install", body.Error.InstallURL, e.URL)
 	}
 	// The installation is now marked: the next call answers without asking LiveChat.
-	before := e.sim.Calls(livechatsim.EndpointTokenRefresh) + e.sim.Calls(livechatsim.EndpointListChats)
-	if r := e.chats(key, ""); r.status != http.StatusUnauthorized || r.errorCode(t) != httpapi.CodeReauthorizationNeeded {
-		t.Fatalf("second call: %d %s", r.status, r.body)
+	before := e.Sim.Calls(livechatsim.EndpointTokenRefresh) + e.Sim.Calls(livechatsim.EndpointListChats)
+	if r := e.Chats(key, ""); r.Status != http.StatusUnauthorized || r.ErrorCode(t) != httpapi.CodeReauthorizationNeeded {
+		t.Fatalf("second call: %d %s", r.Status, r.Body)
 	}
-	if after := e.sim.Calls(livechatsim.EndpointTokenRefresh) + e.sim.Calls(livechatsim.EndpointListChats); after != before {
+	if after := e.Sim.Calls(livechatsim.EndpointTokenRefresh) + e.Sim.Calls(livechatsim.EndpointListChats); after != before {
 		t.Fatalf("LiveChat calls went from %d to %d for a marked installation", before, after)
 	}
 	// Installing again reactivates it.
-	key = e.install(e.account.AccountID)["api_key"].(string)
-	if r := e.chats(key, ""); r.status != http.StatusOK {
-		t.Fatalf("after reinstall: %d %s", r.status, r.body)
+	key = e.Install(e.Account.AccountID).APIKey
+	if r := e.Chats(key, ""); r.Status != http.StatusOK {
+		t.Fatalf("after reinstall: %d %s", r.Status, r.Body)
 	}
 }
 
@@ -318,21 +319,21 @@ func TestChats_MapsLiveChatFailures(t *testing.T) {
 		fault      livechatsim.Fault
 		wantStatus int
 		wantCode   string
-		check      func(t *testing.T, r response)
+		check      func(t *testing.T, r harness.Response)
 	}{
-		{"rate limited", livechatsim.Fault{Status: 429, RetryAfter: 7 * time.Second}, 429, httpapi.CodeRateLimited, func(t *testing.T, r response) {
-			if got := r.header.Get("Retry-After"); got != "7" {
+		{"rate limited", livechatsim.Fault{Status: 429, RetryAfter: 7 * time.Second}, 429, httpapi.CodeRateLimited, func(t *testing.T, r harness.Response) {
+			if got := r.Header.Get("Retry-After"); got != "7" {
 				t.Fatalf("Retry-After = %q, want 7", got)
 			}
 		}},
-		{"rate limited without Retry-After", livechatsim.Fault{Status: 429}, 429, httpapi.CodeRateLimited, func(t *testing.T, r response) {
-			if r.header.Get("Retry-After") == "" {
+		{"rate limited without Retry-After", livechatsim.Fault{Status: 429}, 429, httpapi.CodeRateLimited, func(t *testing.T, r harness.Response) {
+			if r.Header.Get("Retry-After") == "" {
 				t.Fatal("no Retry-After")
 			}
 		}},
-		{"validation", livechatsim.Fault{Status: 400, Body: `{"error":{"type":"validation","message":"Wrong format of request: limit"}}`}, 400, httpapi.CodeInvalidRequest, func(t *testing.T, r response) {
-			if !strings.Contains(r.body, "Wrong format of request: limit") {
-				t.Fatalf("LiveChat's message missing: %s", r.body)
+		{"validation", livechatsim.Fault{Status: 400, Body: `{"error":{"type":"validation","message":"Wrong format of request: limit"}}`}, 400, httpapi.CodeInvalidRequest, func(t *testing.T, r harness.Response) {
+			if !strings.Contains(r.Body, "Wrong format of request: limit") {
+				t.Fatalf("LiveChat's message missing: %s", r.Body)
 			}
 		}},
 		{"authorization", livechatsim.Fault{Status: 403}, 403, httpapi.CodeForbidden, nil},
@@ -345,12 +346,12 @@ func TestChats_MapsLiveChatFailures(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newEnv(t, withOptions(func(o *httpapi.Options) { o.RequestTimeout = 500 * time.Millisecond }))
-			key := e.install(e.account.AccountID)["api_key"].(string)
-			e.sim.InjectFault(livechatsim.EndpointListChats, tt.fault)
-			r := e.chats(key, "")
-			if r.status != tt.wantStatus || r.errorCode(t) != tt.wantCode {
-				t.Fatalf("got %d %s, want %d %s", r.status, r.body, tt.wantStatus, tt.wantCode)
+			e := newEnv(t, harness.Options{RequestTimeout: 500 * time.Millisecond})
+			key := e.Install(e.Account.AccountID).APIKey
+			e.Sim.InjectFault(livechatsim.EndpointListChats, tt.fault)
+			r := e.Chats(key, "")
+			if r.Status != tt.wantStatus || r.ErrorCode(t) != tt.wantCode {
+				t.Fatalf("got %d %s, want %d %s", r.Status, r.Body, tt.wantStatus, tt.wantCode)
 			}
 			if tt.check != nil {
 				tt.check(t, r)
@@ -361,56 +362,56 @@ func TestChats_MapsLiveChatFailures(t *testing.T) {
 
 func TestChats_TransientRefreshFailureUsesStillValidToken(t *testing.T) {
 	e := newEnv(t)
-	key := e.install(e.account.AccountID)["api_key"].(string)
-	e.sim.Advance(8*time.Hour - time.Minute) // in the margin, not yet expired
-	e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500})
-	if r := e.chats(key, ""); r.status != http.StatusOK {
-		t.Fatalf("got %d %s, want 200 with the old token", r.status, r.body)
+	key := e.Install(e.Account.AccountID).APIKey
+	e.Sim.Advance(8*time.Hour - time.Minute) // in the margin, not yet expired
+	e.Sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500})
+	if r := e.Chats(key, ""); r.Status != http.StatusOK {
+		t.Fatalf("got %d %s, want 200 with the old token", r.Status, r.Body)
 	}
 }
 
 func TestChats_TransientRefreshFailureOfExpiredTokenIs502(t *testing.T) {
 	e := newEnv(t)
-	key := e.install(e.account.AccountID)["api_key"].(string)
-	e.sim.Advance(9 * time.Hour)
-	e.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500})
-	r := e.chats(key, "")
-	if r.status != http.StatusBadGateway || r.errorCode(t) != httpapi.CodeUpstreamError {
-		t.Fatalf("got %d %s, want 502 upstream_error", r.status, r.body)
+	key := e.Install(e.Account.AccountID).APIKey
+	e.Sim.Advance(9 * time.Hour)
+	e.Sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500})
+	r := e.Chats(key, "")
+	if r.Status != http.StatusBadGateway || r.ErrorCode(t) != httpapi.CodeUpstreamError {
+		t.Fatalf("got %d %s, want 502 upstream_error", r.Status, r.Body)
 	}
-	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 0 {
+	if n := e.Sim.Calls(livechatsim.EndpointListChats); n != 0 {
 		t.Fatalf("list_chats called %d times with an expired token", n)
 	}
 }
 
 func TestChats_WarmCallCostsOneDynamoDBReadAndOneLiveChatCall(t *testing.T) {
 	e := newEnv(t)
-	key := e.install(e.account.AccountID)["api_key"].(string)
-	if r := e.chats(key, ""); r.status != http.StatusOK {
-		t.Fatalf("/chats: %d", r.status)
+	key := e.Install(e.Account.AccountID).APIKey
+	if r := e.Chats(key, ""); r.Status != http.StatusOK {
+		t.Fatalf("/chats: %d", r.Status)
 	}
-	e.db.reset()
-	lcBefore := totalLiveChatCalls(e.sim)
-	if r := e.chats(key, "limit=2"); r.status != http.StatusOK {
-		t.Fatalf("/chats: %d", r.status)
+	e.DB.Reset()
+	lcBefore := totalLiveChatCalls(e.Sim)
+	if r := e.Chats(key, "limit=2"); r.Status != http.StatusOK {
+		t.Fatalf("/chats: %d", r.Status)
 	}
-	if got := e.db.snapshot(); len(got) != 1 || got["GetItem"] != 1 {
+	if got := e.DB.Counts(); len(got) != 1 || got["GetItem"] != 1 {
 		t.Fatalf("DynamoDB calls of a warm /chats = %v, want exactly one GetItem", got)
 	}
-	if got := totalLiveChatCalls(e.sim) - lcBefore; got != 1 {
+	if got := totalLiveChatCalls(e.Sim) - lcBefore; got != 1 {
 		t.Fatalf("LiveChat calls of a warm /chats = %d, want 1", got)
 	}
 }
 
 func TestInstall_CostsNoDynamoDBAndNoLiveChatCall(t *testing.T) {
 	e := newEnv(t)
-	e.db.reset()
-	before := totalLiveChatCalls(e.sim)
-	e.startInstall(e.browser())
-	if n := e.db.total.Load(); n != 0 {
+	e.DB.Reset()
+	before := totalLiveChatCalls(e.Sim)
+	e.StartInstall(e.Browser())
+	if n := e.DB.Total(); n != 0 {
 		t.Fatalf("/install made %d DynamoDB calls, want 0", n)
 	}
-	if n := totalLiveChatCalls(e.sim) - before; n != 0 {
+	if n := totalLiveChatCalls(e.Sim) - before; n != 0 {
 		t.Fatalf("/install made %d LiveChat calls, want 0", n)
 	}
 }
@@ -426,35 +427,35 @@ func totalLiveChatCalls(s *livechatsim.Simulator) int {
 
 func TestCallback_CostsOneExchangeAndOneDynamoDBWrite(t *testing.T) {
 	e := newEnv(t)
-	b := e.browser()
-	b.accept = "application/json"
-	cb := e.consent(e.startInstall(b), e.account.AccountID)
-	e.db.reset()
-	before := totalLiveChatCalls(e.sim)
-	if r := b.get(cb); r.status != http.StatusOK {
-		t.Fatalf("callback: %d %s", r.status, r.body)
+	b := e.Browser()
+	b.Accept = "application/json"
+	cb := e.Consent(e.StartInstall(b), e.Account.AccountID)
+	e.DB.Reset()
+	before := totalLiveChatCalls(e.Sim)
+	if r := b.Get(cb); r.Status != http.StatusOK {
+		t.Fatalf("callback: %d %s", r.Status, r.Body)
 	}
-	if got := e.db.snapshot(); len(got) != 1 || got["UpdateItem"] != 1 {
+	if got := e.DB.Counts(); len(got) != 1 || got["UpdateItem"] != 1 {
 		t.Fatalf("DynamoDB calls of a callback = %v, want exactly one UpdateItem", got)
 	}
-	if got := totalLiveChatCalls(e.sim) - before; got != 1 || e.sim.Calls(livechatsim.EndpointTokenExchange) != 1 {
+	if got := totalLiveChatCalls(e.Sim) - before; got != 1 || e.Sim.Calls(livechatsim.EndpointTokenExchange) != 1 {
 		t.Fatalf("LiveChat calls of a callback = %d, want 1 (the exchange)", got)
 	}
 }
 
 func TestChats_InvalidInputWithWrongKeyIsUnauthorizedNotValidated(t *testing.T) {
 	e := newEnv(t)
-	good := e.install(e.account.AccountID)["api_key"].(string)
+	good := e.Install(e.Account.AccountID).APIKey
 	forged := good[:len(good)-4] + "aaaa"
 	if forged == good {
 		forged = good[:len(good)-4] + "bbbb"
 	}
 	// Invalid input with a well-formed but wrong key: the caller must not learn how we validate.
-	if r := e.chats(forged, "limit=0&page_id=x"); r.status != http.StatusUnauthorized || r.errorCode(t) != httpapi.CodeUnauthorized {
-		t.Fatalf("got %d %s, want 401 unauthorized", r.status, r.body)
+	if r := e.Chats(forged, "limit=0&page_id=x"); r.Status != http.StatusUnauthorized || r.ErrorCode(t) != httpapi.CodeUnauthorized {
+		t.Fatalf("got %d %s, want 401 unauthorized", r.Status, r.Body)
 	}
 	// The same input with the right key is a 400.
-	if r := e.chats(good, "limit=0&page_id=x"); r.status != http.StatusBadRequest {
-		t.Fatalf("got %d %s, want 400", r.status, r.body)
+	if r := e.Chats(good, "limit=0&page_id=x"); r.Status != http.StatusBadRequest {
+		t.Fatalf("got %d %s, want 400", r.Status, r.Body)
 	}
 }

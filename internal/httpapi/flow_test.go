@@ -10,39 +10,39 @@ import (
 
 func TestFlow_InstallAllowCallbackThenChats(t *testing.T) {
 	e := newEnv(t)
-	b := e.browser()
-	authURL := e.startInstall(b)
-	if !strings.HasPrefix(authURL, e.sim.ClientID()) && !strings.Contains(authURL, "client_id="+e.sim.ClientID()) {
+	b := e.Browser()
+	authURL := e.StartInstall(b)
+	if !strings.HasPrefix(authURL, e.Sim.ClientID()) && !strings.Contains(authURL, "client_id="+e.Sim.ClientID()) {
 		t.Fatalf("authorize URL %q lacks the client id", authURL)
 	}
-	r := b.get(e.consent(authURL, e.account.AccountID))
-	if r.status != http.StatusOK {
-		t.Fatalf("callback status %d: %s", r.status, r.body)
+	r := b.Get(e.Consent(authURL, e.Account.AccountID))
+	if r.Status != http.StatusOK {
+		t.Fatalf("callback status %d: %s", r.Status, r.Body)
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 		t.Fatalf("callback Content-Type = %q, want HTML for a browser", ct)
 	}
-	for _, want := range []string{e.account.OrganizationID, "lca_", "curl -H", "/chats?limit=10", `data-copy="api-key"`, `src="/callback?asset=copy.js"`} {
-		if !strings.Contains(r.body, want) {
+	for _, want := range []string{e.Account.OrganizationID, "lca_", "curl -H", "/chats?limit=10", `data-copy="api-key"`, `src="/callback?asset=copy.js"`} {
+		if !strings.Contains(r.Body, want) {
 			t.Errorf("success page lacks %q", want)
 		}
 	}
-	key := between(r.body, `id="api-key" type="text" readonly value="`, `"`)
+	key := between(r.Body, `id="api-key" type="text" readonly value="`, `"`)
 	if !strings.HasPrefix(key, "lca_") {
 		t.Fatalf("no API key on the page: %q", key)
 	}
 
-	c := e.chats(key, "limit=5")
-	if c.status != http.StatusOK {
-		t.Fatalf("/chats status %d: %s", c.status, c.body)
+	c := e.Chats(key, "limit=5")
+	if c.Status != http.StatusOK {
+		t.Fatalf("/chats status %d: %s", c.Status, c.Body)
 	}
-	body := c.json(t)
+	body := c.JSON(t)
 	list, ok := body["chats_summary"].([]any)
 	if !ok || len(list) != 5 {
-		t.Fatalf("chats_summary has %d entries, want 5: %s", len(list), c.body)
+		t.Fatalf("chats_summary has %d entries, want 5: %s", len(list), c.Body)
 	}
-	if e.sim.Calls(livechatsim.EndpointTokenExchange) != 1 {
-		t.Fatalf("token exchanges = %d, want 1", e.sim.Calls(livechatsim.EndpointTokenExchange))
+	if e.Sim.Calls(livechatsim.EndpointTokenExchange) != 1 {
+		t.Fatalf("token exchanges = %d, want 1", e.Sim.Calls(livechatsim.EndpointTokenExchange))
 	}
 }
 

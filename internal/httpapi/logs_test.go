@@ -9,38 +9,40 @@ import (
 	"testing"
 	"time"
 
+	"lcauth/internal/config"
 	"lcauth/internal/livechatsim"
+	"lcauth/internal/testrig/harness"
 )
 
 // TestLogs_FullFlowLeaksNoSecret runs every kind of request (install, callback, chats warm, chats with
 // refresh, chats with a retried authentication error, errors) and checks that no token, code, state,
 // cookie, client secret or API key appears anywhere in the log output.
 func TestLogs_FullFlowLeaksNoSecret(t *testing.T) {
-	e := newEnv(t, withPKCE("S256"))
-	b := e.browser()
-	b.accept = "application/json"
-	authURL := e.startInstall(b)
-	cookie := stateCookie(t, b, e.ts.URL+"/callback")
-	cb := e.consent(authURL, e.account.AccountID)
+	e := newEnv(t, harness.Options{Env: map[string]string{config.EnvPKCE: "S256"}})
+	b := e.Browser()
+	b.Accept = "application/json"
+	authURL := e.StartInstall(b)
+	cookie := stateCookie(t, b, e.URL+"/callback")
+	cb := e.Consent(authURL, e.Account.AccountID)
 	code := query(cb, "code")
-	r := b.get(cb)
-	if r.status != http.StatusOK {
-		t.Fatalf("callback: %d %s", r.status, r.body)
+	r := b.Get(cb)
+	if r.Status != http.StatusOK {
+		t.Fatalf("callback: %d %s", r.Status, r.Body)
 	}
-	key := r.json(t)["api_key"].(string)
-	instID := r.json(t)["installation_id"].(string)
+	key := r.JSON(t)["api_key"].(string)
+	instID := r.JSON(t)["installation_id"].(string)
 
-	e.chats(key, "limit=2")
-	e.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401, Times: 1})
-	e.chats(key, "")
-	e.sim.Advance(8*time.Hour - time.Minute)
-	e.chats(key, "")
-	e.chats(key+"x", "")
-	e.chats(key, "limit=1000")
-	b.get(cb) // replay
-	e.browser().get(e.ts.URL + "/callback?code=" + url.QueryEscape(code))
+	e.Chats(key, "limit=2")
+	e.Sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401, Times: 1})
+	e.Chats(key, "")
+	e.Sim.Advance(8*time.Hour - time.Minute)
+	e.Chats(key, "")
+	e.Chats(key+"x", "")
+	e.Chats(key, "limit=1000")
+	b.Get(cb) // replay
+	e.Browser().Get(e.URL + "/callback?code=" + url.QueryEscape(code))
 
-	inst, err := e.st.Get(t.Context(), instID)
+	inst, err := e.Store.Get(t.Context(), instID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func TestLogs_FullFlowLeaksNoSecret(t *testing.T) {
 		"state cookie":             cookie.Value,
 		"PKCE challenge":           query(authURL, "code_challenge"),
 	}
-	logs := e.logs.String()
+	logs := e.Logs.String()
 	for name, v := range secrets {
 		if v == "" {
 			t.Fatalf("test setup: %s is empty", name)
