@@ -162,7 +162,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*App, error) {
 		}
 		a.refresher = refresh.New(a.store, a.lc, refresh.Options{
 			Window: cfg.RefreshWindow, Concurrency: cfg.RefreshConcurrency, Rate: cfg.RefreshRate,
-			Now: a.now, Logger: a.log, OwnerPrefix: prefix, Metrics: o.metrics,
+			Now: a.now, Logger: a.log, OwnerPrefix: prefix, Metrics: o.metrics, MetricsService: cfg.MetricsService,
 		})
 	}
 

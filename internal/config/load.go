@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/url"
 	"path"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,14 +65,17 @@ type Config struct {
 	RefreshInterval time.Duration
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
+	// MetricsService is the value of the one dimension (Service) on every metric lcauth emits; the
+	// stack sets its own name, so two stacks in one account never feed each other's alarms.
+	MetricsService string
 }
 
 // String describes the configuration without its secrets, so that printing a Config is safe.
 func (c Config) String() string {
-	return fmt.Sprintf("config.Config{ClientID:%q RedirectURL:%q AccountsURL:%q APIURL:%q InstallURL:%q ClientSecretARN:%q ClientSecret:%s Table:%q DynamoDBEndpoint:%q PKCE:%q Addr:%q KMSKeyID:%q SealingKey:%s SecretTTL:%s RefreshWindow:%s RefreshConcurrency:%d RefreshRate:%g RefreshInterval:%s LogLevel:%s}",
+	return fmt.Sprintf("config.Config{ClientID:%q RedirectURL:%q AccountsURL:%q APIURL:%q InstallURL:%q ClientSecretARN:%q ClientSecret:%s Table:%q DynamoDBEndpoint:%q PKCE:%q Addr:%q KMSKeyID:%q SealingKey:%s SecretTTL:%s RefreshWindow:%s RefreshConcurrency:%d RefreshRate:%g RefreshInterval:%s LogLevel:%s MetricsService:%q}",
 		c.ClientID, c.RedirectURL, c.AccountsURL, c.APIURL, c.InstallURL, c.ClientSecretARN, redact(c.ClientSecret != ""),
 		c.Table, c.DynamoDBEndpoint, c.PKCE, c.Addr, c.KMSKeyID, redact(len(c.SealingKey) > 0), c.SecretTTL,
-		c.RefreshWindow, c.RefreshConcurrency, c.RefreshRate, c.RefreshInterval, c.LogLevel)
+		c.RefreshWindow, c.RefreshConcurrency, c.RefreshRate, c.RefreshInterval, c.LogLevel, c.MetricsService)
 }
 
 // GoString redacts like String, for %#v.
@@ -121,13 +126,29 @@ func Load(getenv func(string) string) (Config, error) {
 	return LoadFor(getenv)
 }
 
-// LoadFor is Load plus the requirements of the given functions (FunctionInstall, ...): the HTTP
-// functions need LIVECHAT_REDIRECT_URL; the ones that read or write tokens need LCAUTH_TABLE and one of
-// LCAUTH_KMS_KEY_ID / LCAUTH_SEALING_KEY.
+// LoadFor is Load plus the requirements of the given functions (FunctionInstall, ...). What a function
+// requires follows Vars: a variable without a default that Vars lists for the function must be set
+// (for the client secret and the sealing key, either the AWS variable or its local alternative). So
+// the HTTP functions need LIVECHAT_REDIRECT_URL and the ones that read or write tokens LCAUTH_TABLE and
+// one of LCAUTH_KMS_KEY_ID / LCAUTH_SEALING_KEY. Without functions the client secret is required.
 func LoadFor(getenv func(string) string, functions ...string) (Config, error) {
 	l := loader{getenv: getenv}
 	var c Config
+	l.liveChat(&c)
+	l.clientSecret(&c)
+	l.storage(&c)
+	l.local(&c)
+	l.refresh(&c)
+	l.observability(&c)
+	l.requireFor(&c, functions)
+	if len(l.problems) > 0 {
+		return Config{}, &Error{Problems: l.problems}
+	}
+	return c, nil
+}
 
+// liveChat reads the client id and the URLs: LiveChat's, and the public ones of this deployment.
+func (l *loader) liveChat(c *Config) {
 	c.ClientID = l.str(EnvClientID)
 	if c.ClientID == "" {
 		l.missing(EnvClientID, "the LiveChat app's client id")
@@ -139,40 +160,25 @@ func LoadFor(getenv func(string) string, functions ...string) (Config, error) {
 	if c.InstallURL == "" && c.RedirectURL != "" {
 		c.InstallURL = DefaultInstallURL(c.RedirectURL)
 	}
+}
 
+// clientSecret reads where the client secret comes from; whether one is required is requireFor's.
+func (l *loader) clientSecret(c *Config) {
 	c.ClientSecretARN = l.str(EnvClientSecretARN)
 	c.ClientSecret = l.raw(EnvClientSecret)
+	c.SecretTTL = l.duration(EnvSecretTTL)
 	switch {
-	case c.ClientSecretARN == "" && c.ClientSecret == "":
-		l.problem(EnvClientSecretARN + " or " + EnvClientSecret + " is required (the LiveChat client secret)")
 	case c.ClientSecretARN != "" && c.ClientSecret != "":
 		l.problem(EnvClientSecretARN + " and " + EnvClientSecret + " are both set; set only one")
 	case c.ClientSecretARN != "" && !strings.HasPrefix(c.ClientSecretARN, "arn:"):
 		l.problem(EnvClientSecretARN + " must be a Secrets Manager ARN (arn:...)")
 	}
+}
 
+// storage reads the table, the DynamoDB endpoint and the key that seals tokens at rest.
+func (l *loader) storage(c *Config) {
 	c.Table = l.str(EnvTable)
 	c.DynamoDBEndpoint = l.url(EnvDynamoDBEndpoint, false)
-
-	switch p := l.str(EnvPKCE); strings.ToLower(p) {
-	case "", "off":
-		c.PKCE = PKCEOff
-	case "s256":
-		c.PKCE = PKCES256
-	case "plain":
-		c.PKCE = PKCEPlain
-	default:
-		l.problem(fmt.Sprintf("%s must be off, S256 or plain, not %q", EnvPKCE, p))
-	}
-
-	c.Addr = l.str(EnvAddr)
-	if c.Addr == "" {
-		c.Addr = defaultOf(EnvAddr)
-	}
-	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
-		l.problem(fmt.Sprintf("%s must be host:port (for example 127.0.0.1:8080), not %q", EnvAddr, c.Addr))
-	}
-
 	c.KMSKeyID = l.str(EnvKMSKeyID)
 	if raw := l.raw(EnvSealingKey); raw != "" {
 		key, err := decodeKey(raw)
@@ -185,13 +191,39 @@ func LoadFor(getenv func(string) string, functions ...string) (Config, error) {
 	if c.KMSKeyID != "" && len(c.SealingKey) > 0 {
 		l.problem(EnvKMSKeyID + " and " + EnvSealingKey + " are both set; set only one")
 	}
+}
 
-	c.SecretTTL = l.duration(EnvSecretTTL)
+// local reads the OAuth flow's PKCE setting and the local server's address.
+func (l *loader) local(c *Config) {
+	switch p := l.str(EnvPKCE); strings.ToLower(p) {
+	case "", "off":
+		c.PKCE = PKCEOff
+	case "s256":
+		c.PKCE = PKCES256
+	case "plain":
+		c.PKCE = PKCEPlain
+	default:
+		l.problem(fmt.Sprintf("%s must be off, S256 or plain, not %q", EnvPKCE, p))
+	}
+	c.Addr = l.str(EnvAddr)
+	if c.Addr == "" {
+		c.Addr = defaultOf(EnvAddr)
+	}
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+		l.problem(fmt.Sprintf("%s must be host:port (for example 127.0.0.1:8080), not %q", EnvAddr, c.Addr))
+	}
+}
+
+// refresh reads the refresher's tuning.
+func (l *loader) refresh(c *Config) {
 	c.RefreshWindow = l.duration(EnvRefreshWindow)
 	c.RefreshInterval = l.duration(EnvRefreshInterval)
 	c.RefreshConcurrency = l.intRange(EnvRefreshConcurrent, 1, 1000)
 	c.RefreshRate = l.rate(EnvRefreshRate)
+}
 
+// observability reads the log level and the metrics' dimension value.
+func (l *loader) observability(c *Config) {
 	lvl := l.str(EnvLogLevel)
 	if lvl == "" {
 		lvl = defaultOf(EnvLogLevel)
@@ -199,32 +231,62 @@ func LoadFor(getenv func(string) string, functions ...string) (Config, error) {
 	if err := c.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
 		l.problem(fmt.Sprintf("%s must be debug, info, warn or error, not %q", EnvLogLevel, lvl))
 	}
+	c.MetricsService = l.str(EnvMetricsService)
+	if c.MetricsService == "" {
+		c.MetricsService = defaultOf(EnvMetricsService)
+	}
+	if !metricsServicePattern.MatchString(c.MetricsService) {
+		l.problem(fmt.Sprintf("%s must be 1 to 255 letters, digits, '-', '_' or '.' (the stack sets its own name), not %q", EnvMetricsService, c.MetricsService))
+	}
+}
 
+// metricsServicePattern is what LCAUTH_METRICS_SERVICE may hold: a CloudWatch dimension value that is
+// also a valid stack name, and nothing that could break an EMF line.
+var metricsServicePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
+
+// requirement is a variable some functions cannot run without, and its local alternative if any.
+type requirement struct{ name, alt, what string }
+
+// requirements are checked for every function that Vars lists name for.
+var requirements = []requirement{
+	{EnvRedirectURL, "", "the public URL of /callback"},
+	{EnvClientSecretARN, EnvClientSecret, "the LiveChat client secret"},
+	{EnvTable, "", "the DynamoDB table name"},
+	{EnvKMSKeyID, EnvSealingKey, "the key that seals tokens at rest"},
+}
+
+// requireFor reports the requirements of functions that are not met (each once), and unknown
+// functions. Without functions only the client secret is required.
+func (l *loader) requireFor(c *Config, functions []string) {
+	set := map[string]bool{
+		EnvRedirectURL:     c.RedirectURL != "",
+		EnvClientSecretARN: c.ClientSecretARN != "" || c.ClientSecret != "",
+		EnvTable:           c.Table != "",
+		EnvKMSKeyID:        c.KMSKeyID != "" || len(c.SealingKey) > 0,
+	}
+	need := map[string]bool{}
+	if len(functions) == 0 {
+		need[EnvClientSecretARN] = true
+	}
 	for _, fn := range functions {
-		switch fn {
-		case FunctionInstall, FunctionCallback, FunctionChats:
-			if c.RedirectURL == "" && !l.reported(EnvRedirectURL) {
-				l.missing(EnvRedirectURL, "the public URL of /callback")
-			}
-		case FunctionRefresh:
-		default:
+		if !slices.Contains(Functions(), fn) {
 			l.problem(fmt.Sprintf("unknown function %q", fn))
+			continue
 		}
-		switch fn {
-		case FunctionCallback, FunctionChats, FunctionRefresh:
-			if c.Table == "" && !l.reported(EnvTable) {
-				l.missing(EnvTable, "the DynamoDB table name")
-			}
-			if c.KMSKeyID == "" && len(c.SealingKey) == 0 && !l.reported(EnvSealingKey) && !l.reported(EnvKMSKeyID) {
-				l.problem(EnvKMSKeyID + " or " + EnvSealingKey + " is required (the key that seals tokens at rest)")
-			}
+		for _, v := range ForFunction(fn) {
+			need[v.Name] = true
 		}
 	}
-
-	if len(l.problems) > 0 {
-		return Config{}, &Error{Problems: l.problems}
+	for _, r := range requirements {
+		if !need[r.name] || set[r.name] || l.reported(r.name) || (r.alt != "" && l.reported(r.alt)) {
+			continue
+		}
+		if r.alt == "" {
+			l.missing(r.name, r.what)
+		} else {
+			l.problem(fmt.Sprintf("%s or %s is required (%s)", r.name, r.alt, r.what))
+		}
 	}
-	return c, nil
 }
 
 // DefaultInstallURL is the redirect URL with its last path segment replaced by "install": the

@@ -189,3 +189,35 @@ func TestVars_EveryEnvConstantIsDocumented(t *testing.T) {
 		}
 	}
 }
+
+func TestLoad_MetricsServiceDefaultsAndIsValidated(t *testing.T) {
+	c, err := Load(env(fullEnv()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MetricsService != "lcauth" {
+		t.Errorf("default %s = %q, want lcauth", EnvMetricsService, c.MetricsService)
+	}
+	for value, ok := range map[string]bool{"LcauthDev": true, "lcauth-prod.eu_1": true, `x"y`: false, "a b": false, strings.Repeat("a", 256): false} {
+		m := fullEnv()
+		m[EnvMetricsService] = value
+		c, err := Load(env(m))
+		if ok && (err != nil || c.MetricsService != value) {
+			t.Errorf("%s=%q: got %q, %v; want it accepted", EnvMetricsService, value, c.MetricsService, err)
+		}
+		if !ok && (err == nil || !strings.Contains(err.Error(), EnvMetricsService)) {
+			t.Errorf("%s=%q: got %v, want an error naming the variable", EnvMetricsService, value, err)
+		}
+	}
+}
+
+func TestLoadFor_KnowsEveryFunctionAndRejectsOthers(t *testing.T) {
+	for _, fn := range Functions() {
+		if _, err := LoadFor(env(fullEnv()), fn); err != nil && strings.Contains(err.Error(), "unknown function") {
+			t.Errorf("LoadFor(%s): %v", fn, err)
+		}
+	}
+	if _, err := LoadFor(env(fullEnv()), "cron"); err == nil || !strings.Contains(err.Error(), `unknown function "cron"`) {
+		t.Errorf("LoadFor(cron): got %v, want unknown function", err)
+	}
+}

@@ -10,7 +10,16 @@ const (
 	FunctionCallback = "callback"
 	FunctionChats    = "chats"
 	FunctionRefresh  = "refresh"
+	// FunctionWebhook serves POST /webhooks/livechat (LiveChat's App Webhooks).
+	FunctionWebhook = "webhook"
+	// FunctionInstallations serves GET /installations (service keys).
+	FunctionInstallations = "installations"
 )
+
+// Functions lists every Lambda function, in the order the stack builds them.
+func Functions() []string {
+	return []string{FunctionInstall, FunctionCallback, FunctionChats, FunctionRefresh, FunctionWebhook, FunctionInstallations}
+}
 
 // Names of the environment variables.
 const (
@@ -34,6 +43,7 @@ const (
 	EnvRefreshInterval   = "LCAUTH_REFRESH_INTERVAL"
 	EnvLogLevel          = "LCAUTH_LOG_LEVEL"
 	EnvDataDir           = "LCAUTH_DATA_DIR"
+	EnvMetricsService    = "LCAUTH_METRICS_SERVICE"
 )
 
 // Var documents one environment variable.
@@ -81,6 +91,7 @@ func Vars() []Var {
 		{Name: EnvRefreshInterval, Default: "1m", Description: "How often cmd/lcauth dev runs a refresh pass (the stack uses its schedule instead)."},
 		{Name: EnvDataDir, Description: "Folder where cmd/lcauth dev keeps dynalite's data across restarts (same as its -data flag); default: in memory."},
 		{Name: EnvLogLevel, Default: "info", Description: "Log level: debug, info, warn or error.", Functions: allFns},
+		{Name: EnvMetricsService, Default: "lcauth", Description: "Value of the Service dimension on every metric (namespace lcauth). The stack sets its own name, so the alarms of two stacks in one account never see each other's metrics.", Functions: allFns},
 	}
 }
 

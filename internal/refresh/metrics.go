@@ -1,6 +1,7 @@
 package refresh
 
 import (
+	"cmp"
 	"encoding/json"
 	"maps"
 	"slices"
@@ -13,8 +14,8 @@ import (
 // name it; keep the two in step.
 const MetricsNamespace = "lcauth"
 
-// Every metric carries one dimension, MetricDimension=MetricService, as the stack's alarms expect
-// (infra/stack.go names the same three strings).
+// Every metric carries one dimension, MetricDimension=Options.MetricsService (default MetricService); the
+// stack sets it to its own name and its alarms look for exactly that (infra/stack.go).
 const (
 	MetricDimension = "Service"
 	MetricService   = "lcauth"
@@ -75,7 +76,7 @@ func (r *Refresher) emit(values map[string]float64, units map[string]string, pro
 	for k, v := range props {
 		doc[k] = v
 	}
-	doc[MetricDimension] = MetricService
+	doc[MetricDimension] = cmp.Or(r.opts.MetricsService, MetricService)
 	metrics := make([]emfMetric, 0, len(values))
 	for _, name := range slices.Sorted(maps.Keys(values)) {
 		unit := units[name]

@@ -120,6 +120,9 @@ type Options struct {
 	// Metrics receives CloudWatch Embedded Metric Format lines, one JSON object per line; nil disables
 	// them. In Lambda this is stdout.
 	Metrics io.Writer
+	// MetricsService is the value of the metrics' one dimension, MetricDimension (default MetricService).
+	// Each stack sets its own name (LCAUTH_METRICS_SERVICE), so two stacks never share an alarm.
+	MetricsService string
 	// OwnerPrefix prefixes lease owners (e.g. "refresh" or "chats") to tell holders apart in the table;
 	// a random per-process suffix and a counter make every owner unique.
 	OwnerPrefix string
