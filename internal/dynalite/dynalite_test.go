@@ -52,15 +52,40 @@ func TestCreateTable_BuildsSchemaAndIsIdempotent(t *testing.T) {
 	if tbl.BillingModeSummary == nil || tbl.BillingModeSummary.BillingMode != types.BillingModePayPerRequest {
 		t.Errorf("billing %+v, want PAY_PER_REQUEST", tbl.BillingModeSummary)
 	}
-	if len(tbl.GlobalSecondaryIndexes) != 1 {
-		t.Fatalf("got %d GSIs, want 1", len(tbl.GlobalSecondaryIndexes))
+	indexes := map[string]types.GlobalSecondaryIndexDescription{}
+	for _, ix := range tbl.GlobalSecondaryIndexes {
+		indexes[aws.ToString(ix.IndexName)] = ix
 	}
-	ix := tbl.GlobalSecondaryIndexes[0]
-	if aws.ToString(ix.IndexName) != store.DueIndexName || ix.IndexStatus != types.IndexStatusActive {
-		t.Errorf("index %s status %s, want %s ACTIVE", aws.ToString(ix.IndexName), ix.IndexStatus, store.DueIndexName)
+	if len(indexes) != len(store.Schema().Indexes) {
+		t.Fatalf("got GSIs %v, want %d", indexes, len(store.Schema().Indexes))
+	}
+	ix := indexes[store.DueIndexName]
+	if ix.IndexStatus != types.IndexStatusActive || len(ix.KeySchema) != 2 {
+		t.Fatalf("index %s: status %s keys %d, want ACTIVE with 2 keys", store.DueIndexName, ix.IndexStatus, len(ix.KeySchema))
 	}
 	if got := aws.ToString(ix.KeySchema[0].AttributeName) + "/" + aws.ToString(ix.KeySchema[1].AttributeName); got != store.AttrDueShard+"/"+store.AttrDueAt {
 		t.Errorf("index keys %s, want %s/%s", got, store.AttrDueShard, store.AttrDueAt)
+	}
+	org := indexes[store.OrganizationIndexName]
+	if org.IndexStatus != types.IndexStatusActive || len(org.KeySchema) != 1 || aws.ToString(org.KeySchema[0].AttributeName) != store.AttrOrganizationID ||
+		org.Projection == nil || org.Projection.ProjectionType != types.ProjectionTypeKeysOnly {
+		t.Errorf("index %s = %+v, want ACTIVE keys-only on %s", store.OrganizationIndexName, org, store.AttrOrganizationID)
+	}
+}
+
+func TestCreateTable_SaysWhatToDoWithAnOlderTableItCannotUpgrade(t *testing.T) {
+	ctx := context.Background()
+	db := dynalitetest.Server(t).Client(ctx)
+	const table = "lcauth-older"
+	old := store.Schema()
+	old.Indexes = old.Indexes[:1] // the table as lcauth created it before the organization index
+	if _, err := db.CreateTable(ctx, old.CreateTableInput(table)); err != nil {
+		t.Fatal(err)
+	}
+	// dynalite accepts UpdateTable's index creation but ignores it; CreateTable must notice.
+	err := dynalite.CreateTable(ctx, db, table)
+	if err == nil || !strings.Contains(err.Error(), store.OrganizationIndexName) || !strings.Contains(err.Error(), "new data folder") {
+		t.Fatalf("CreateTable on an older table: %v; want an error naming the index and what to do", err)
 	}
 }
 

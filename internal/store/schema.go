@@ -25,6 +25,12 @@ const (
 	// DueShards is how many shards the refresh index spreads installations over. A pass makes one
 	// Query per shard; more shards spread write load on the index at the cost of more Queries.
 	DueShards = 16
+	// AttrOrganizationID is the organization index's partition key: the LiveChat organization id, on
+	// every installation item.
+	AttrOrganizationID = attrOrganizationID
+	// OrganizationIndexName is the keys-only GSI that finds an organization's installations (an
+	// uninstall webhook names the organization, not an installation).
+	OrganizationIndexName = "organization"
 )
 
 // KeyAttribute is one key attribute: its name and DynamoDB scalar type ("S", "N" or "B").
@@ -61,6 +67,10 @@ func Schema() TableSchema {
 			PartitionKey: KeyAttribute{Name: AttrDueShard, Type: "N"},
 			SortKey:      KeyAttribute{Name: AttrDueAt, Type: "N"},
 			Projection:   "ALL",
+		}, {
+			Name:         OrganizationIndexName,
+			PartitionKey: KeyAttribute{Name: AttrOrganizationID, Type: "S"},
+			Projection:   "KEYS_ONLY",
 		}},
 	}
 }

@@ -14,7 +14,7 @@ func TestCreateTableInput_IsDeterministicAndDefinesEveryKey(t *testing.T) {
 	for _, d := range in.AttributeDefinitions {
 		names = append(names, aws.ToString(d.AttributeName)+":"+string(d.AttributeType))
 	}
-	want := []string{store.AttrDueAt + ":N", store.AttrDueShard + ":N", store.AttrPK + ":S"}
+	want := []string{store.AttrDueAt + ":N", store.AttrDueShard + ":N", store.AttrOrganizationID + ":S", store.AttrPK + ":S"}
 	if len(names) != len(want) {
 		t.Fatalf("definitions %v, want %v", names, want)
 	}
