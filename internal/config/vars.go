@@ -62,9 +62,12 @@ type Var struct {
 }
 
 var (
-	httpFns = []string{FunctionInstall, FunctionCallback, FunctionChats}
-	allFns  = []string{FunctionInstall, FunctionCallback, FunctionChats, FunctionRefresh}
-	dataFns = []string{FunctionCallback, FunctionChats, FunctionRefresh}
+	httpFns = []string{FunctionInstall, FunctionCallback, FunctionChats, FunctionWebhook, FunctionInstallations}
+	allFns  = Functions()
+	dataFns = []string{FunctionCallback, FunctionChats, FunctionRefresh, FunctionWebhook, FunctionInstallations}
+	// secretFns call the token endpoint with the client secret (install: until the state key has its own
+	// secret). The webhook revokes with the token alone and /installations reads only the table.
+	secretFns = []string{FunctionInstall, FunctionCallback, FunctionChats, FunctionRefresh}
 )
 
 // Vars returns every variable lcauth reads, in the order docs/configuration.md lists them. It is a function, not a package variable,
@@ -75,7 +78,7 @@ func Vars() []Var {
 		{Name: EnvRedirectURL, Description: "Public URL of /callback, exactly as whitelisted in LiveChat.", Functions: httpFns},
 		{Name: EnvAccountsURL, Default: "https://accounts.livechat.com", Description: "LiveChat Accounts (OAuth) base URL.", Functions: allFns},
 		{Name: EnvAPIURL, Default: "https://api.livechatinc.com", Description: "LiveChat Agent Chat Web API base URL.", Functions: []string{FunctionChats}},
-		{Name: EnvClientSecretARN, Description: "ARN of the Secrets Manager secret holding the client secret (plain or JSON {\"client_secret\": ...}). One of this or LIVECHAT_CLIENT_SECRET is required.", Functions: allFns},
+		{Name: EnvClientSecretARN, Description: "ARN of the Secrets Manager secret holding the client secret (plain or JSON {\"client_secret\": ...}). One of this or LIVECHAT_CLIENT_SECRET is required.", Functions: secretFns},
 		{Name: EnvClientSecret, Description: "The client secret itself, for local runs only.", Secret: true},
 		{Name: EnvTable, Description: "DynamoDB table name.", Functions: dataFns},
 		{Name: EnvDynamoDBEndpoint, Description: "DynamoDB endpoint override (local runs: dynalite)."},
