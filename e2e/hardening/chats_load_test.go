@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"lcauth/internal/testrig/harness"
 )
 
 // Load test bounds: small enough for `make test` under -race on two shared cores, large enough that
@@ -35,8 +37,8 @@ var loadSteps = []time.Duration{70 * time.Second, 4 * time.Minute}
 // refresh per installation per expiry, and every refresh LiveChat made was saved (version = 1 +
 // refreshes: no lost update).
 func TestLoad_ConcurrentChatsWhileTokensExpire(t *testing.T) {
-	s := newStack(t, stackConfig{})
-	s.sim.SetTokenLifetime(loadTokenLifetime)
+	s := newStack(t, harness.Options{})
+	s.Sim.SetTokenLifetime(loadTokenLifetime)
 	type tenant struct {
 		key     string
 		id      string
@@ -47,12 +49,12 @@ func TestLoad_ConcurrentChatsWhileTokensExpire(t *testing.T) {
 	tenants := make([]tenant, loadInstallations)
 	for i := range tenants {
 		inst, key, acc := s.installDirect()
-		r := s.chats(key, "limit=100")
-		if r.status != http.StatusOK {
-			t.Fatalf("baseline: %d %s", r.status, r.body)
+		r := s.Chats(key, "limit=100")
+		if r.Status != http.StatusOK {
+			t.Fatalf("baseline: %d %s", r.Status, r.Body)
 		}
 		tenants[i] = tenant{key: key, id: inst.ID, account: acc.AccountID, version: inst.Version}
-		for id := range chatIDs(t, r.body) {
+		for id := range chatIDs(t, r.Body) {
 			tenants[i].chats = append(tenants[i].chats, id)
 		}
 		slices.Sort(tenants[i].chats)
@@ -70,7 +72,7 @@ func TestLoad_ConcurrentChatsWhileTokensExpire(t *testing.T) {
 	defer cancel()
 	start := time.Now()
 	for round := range loadRounds {
-		s.sim.Advance(loadSteps[round%len(loadSteps)])
+		s.Sim.Advance(loadSteps[round%len(loadSteps)])
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		for range loadWorkers {
@@ -81,11 +83,11 @@ func TestLoad_ConcurrentChatsWhileTokensExpire(t *testing.T) {
 						return
 					}
 					tn := tenants[n%loadInstallations]
-					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/chats?limit=100", nil)
+					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/chats?limit=100", nil)
 					req.Header.Set("Authorization", "Bearer "+tn.key)
 					t0 := time.Now()
 					var (
-						r   response
+						r   harness.Response
 						err error
 					)
 					// A well-behaved client retries a 503 with Retry-After (the refresh it waited for
@@ -97,16 +99,16 @@ func TestLoad_ConcurrentChatsWhileTokensExpire(t *testing.T) {
 							break
 						}
 						r = readResponse(resp)
-						if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" || attempt == 2 {
+						if r.Status != http.StatusServiceUnavailable || r.Header.Get("Retry-After") == "" || attempt == 2 {
 							break
 						}
 						retries.Add(1)
 						time.Sleep(100 * time.Millisecond)
 					}
 					d := time.Since(t0)
-					ok := err == nil && r.status == http.StatusOK
+					ok := err == nil && r.Status == http.StatusOK
 					if ok {
-						ids, _ := parseChatIDs(r.body)
+						ids, _ := parseChatIDs(r.Body)
 						var got []string
 						for id := range ids {
 							got = append(got, id)
@@ -119,7 +121,7 @@ func TestLoad_ConcurrentChatsWhileTokensExpire(t *testing.T) {
 					if !ok {
 						failures++
 						if firstErr == "" {
-							firstErr = r.body
+							firstErr = r.Body
 							if err != nil {
 								firstErr = err.Error()
 							}
@@ -134,7 +136,7 @@ func TestLoad_ConcurrentChatsWhileTokensExpire(t *testing.T) {
 			t.Fatalf("round %d of %d not finished within %v (%d requests done)", round+1, loadRounds, loadMaxDuration, len(lat))
 		}
 		for _, tn := range tenants {
-			if got := s.sim.RefreshesOf(tn.account); got != round+1 {
+			if got := s.Sim.RefreshesOf(tn.account); got != round+1 {
 				t.Fatalf("round %d: installation %s refreshed %d times at LiveChat, want exactly %d (one per expiry)", round+1, tn.id, got, round+1)
 			}
 		}
@@ -144,12 +146,12 @@ func TestLoad_ConcurrentChatsWhileTokensExpire(t *testing.T) {
 		t.Fatalf("%d of %d requests failed or saw another tenant's chats; first: %s", failures, len(lat), firstErr)
 	}
 	for _, tn := range tenants {
-		refreshes := s.sim.RefreshesOf(tn.account)
-		now := s.get(tn.id)
+		refreshes := s.Sim.RefreshesOf(tn.account)
+		now := s.Get(tn.id)
 		if now.Version != tn.version+int64(refreshes) {
 			t.Fatalf("installation %s: version %d after %d refreshes from version %d: a refresh was lost", tn.id, now.Version, refreshes, tn.version)
 		}
-		if !s.sim.TokenValid(now.AccessToken) {
+		if !s.Sim.TokenValid(now.AccessToken) {
 			t.Fatalf("installation %s: the stored token is not the one LiveChat accepts", tn.id)
 		}
 	}
@@ -157,12 +159,12 @@ func TestLoad_ConcurrentChatsWhileTokensExpire(t *testing.T) {
 	t.Logf("%d requests (%d workers, %d installations, %d expiries each, %d retried after 503) in %v: %.0f req/s; latency p50 %v p99 %v max %v",
 		len(lat), loadWorkers, loadInstallations, loadRounds, retries.Load(), elapsed.Round(time.Millisecond), float64(len(lat))/elapsed.Seconds(),
 		lat[len(lat)/2].Round(time.Microsecond), lat[len(lat)*99/100].Round(time.Microsecond), lat[len(lat)-1].Round(time.Microsecond))
-	s.noSecretsLogged(tenants[0].key, tenants[1].key, tenants[2].key)
+	s.NoSecretsLogged(tenants[0].key, tenants[1].key, tenants[2].key)
 }
 
 // readResponse reads and closes resp.
-func readResponse(resp *http.Response) response {
+func readResponse(resp *http.Response) harness.Response {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	return harness.Response{Status: resp.StatusCode, Header: resp.Header, Body: string(b)}
 }

@@ -11,6 +11,7 @@ import (
 	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
 	"lcauth/internal/store"
+	"lcauth/internal/testrig/harness"
 	"lcauth/internal/testrig/kmsfake"
 	"lcauth/internal/testrig/syncbuf"
 )
@@ -20,48 +21,48 @@ import (
 // outage; /chats with a valid token needs no secret at all; a refresh that cannot get the secret marks
 // nothing; a slow Secrets Manager only slows the answer; a missing secret is 503 not_configured.
 func TestFault_SecretsManagerDownOrSlow(t *testing.T) {
-	s := newStack(t, stackConfig{secretsManager: true})
+	s := newStack(t, harness.Options{SecretsManager: true})
 
-	s.sm.FailNext(1 << 20)
-	jb := newBrowser(t)
-	jb.accept = "application/json"
-	jb.get(s.base+"/install").jsonError(t, http.StatusServiceUnavailable, "upstream_error")
-	if l := s.lastRequestLog("install"); l["error_class"] != "secret_unavailable" {
+	s.SM.FailNext(1 << 20)
+	jb := harness.NewBrowser(t)
+	jb.Accept = "application/json"
+	jb.Get(s.URL+"/install").JSONError(t, http.StatusServiceUnavailable, "upstream_error")
+	if l := s.LastRequestLog("install"); l["error_class"] != "secret_unavailable" {
 		t.Fatalf("request log %v, want error_class secret_unavailable", l)
 	}
-	if r := newBrowser(t).get(s.base + "/install"); r.status != http.StatusServiceUnavailable || r.header.Get("Content-Type") != "text/html; charset=utf-8" {
-		t.Fatalf("page: %d %q", r.status, r.header.Get("Content-Type"))
+	if r := harness.NewBrowser(t).Get(s.URL + "/install"); r.Status != http.StatusServiceUnavailable || r.Header.Get("Content-Type") != "text/html; charset=utf-8" {
+		t.Fatalf("page: %d %q", r.Status, r.Header.Get("Content-Type"))
 	}
-	jb.get(s.base+"/callback?code=dal%3Ax&state=x").jsonError(t, http.StatusServiceUnavailable, "upstream_error")
+	jb.Get(s.URL+"/callback?code=dal%3Ax&state=x").JSONError(t, http.StatusServiceUnavailable, "upstream_error")
 
-	s.sm.FailNext(0)
-	res := s.install(s.account.AccountID)
+	s.SM.FailNext(0)
+	res := s.Install(s.Account.AccountID)
 
 	// Outage after the secret was read: the cached value is served past its TTL (1s).
-	s.sm.FailNext(1 << 20)
+	s.SM.FailNext(1 << 20)
 	time.Sleep(1100 * time.Millisecond)
-	if r := newBrowser(t).get(s.base + "/install"); r.status != http.StatusFound {
-		t.Fatalf("/install during an outage with a cached secret: %d", r.status)
+	if r := harness.NewBrowser(t).Get(s.URL + "/install"); r.Status != http.StatusFound {
+		t.Fatalf("/install during an outage with a cached secret: %d", r.Status)
 	}
-	s.sm.FailNext(0)
+	s.SM.FailNext(0)
 
 	// A cold process during an outage.
-	cold := newStack(t, stackConfig{secretsManager: true, table: s.table, sim: s.sim, simURL: s.simURL})
-	cold.sm.FailNext(1 << 20)
-	if r := cold.chats(res.APIKey, "limit=1"); r.status != http.StatusOK {
-		t.Fatalf("/chats with a valid token during an outage: %d %s", r.status, r.body)
+	cold := newStack(t, harness.Options{SecretsManager: true, Table: s.Table, Sim: s.Sim, SimURL: s.SimURL})
+	cold.SM.FailNext(1 << 20)
+	if r := cold.Chats(res.APIKey, "limit=1"); r.Status != http.StatusOK {
+		t.Fatalf("/chats with a valid token during an outage: %d %s", r.Status, r.Body)
 	}
-	inst := s.get(res.InstallationID)
-	s.sim.Advance(livechatsim.DefaultTokenLifetime + time.Minute)
-	r := cold.chats(res.APIKey, "limit=1")
-	if r.status != http.StatusServiceUnavailable && r.status != http.StatusBadGateway {
-		t.Fatalf("refresh without a secret: %d %s", r.status, r.body)
+	inst := s.Get(res.InstallationID)
+	s.Sim.Advance(livechatsim.DefaultTokenLifetime + time.Minute)
+	r := cold.Chats(res.APIKey, "limit=1")
+	if r.Status != http.StatusServiceUnavailable && r.Status != http.StatusBadGateway {
+		t.Fatalf("refresh without a secret: %d %s", r.Status, r.Body)
 	}
-	r.anyJSONError(t)
+	r.AnyJSONError(t)
 	// A Secrets Manager outage is transient, not a sign that our client credentials are wrong: it must
 	// not read as misconfiguration (which would trip a pass's circuit breaker and page the operator
 	// about a wrong client secret).
-	if l := cold.lastRequestLog("chats"); l["error_class"] != "transient" {
+	if l := cold.LastRequestLog("chats"); l["error_class"] != "transient" {
 		t.Fatalf("request log %v, want error_class transient", l)
 	}
 	sum, err := cold.passRefresher(&syncbuf.Buffer{}).RunPass(context.Background())
@@ -69,93 +70,93 @@ func TestFault_SecretsManagerDownOrSlow(t *testing.T) {
 		t.Fatalf("a Secrets Manager outage tripped the misconfiguration breaker: %+v %v", sum, err)
 	}
 	s.unchanged(inst)
-	cold.sm.FailNext(0)
-	if r := cold.chats(res.APIKey, "limit=1"); r.status != http.StatusOK {
-		t.Fatalf("after Secrets Manager recovered: %d %s", r.status, r.body)
+	cold.SM.FailNext(0)
+	if r := cold.Chats(res.APIKey, "limit=1"); r.Status != http.StatusOK {
+		t.Fatalf("after Secrets Manager recovered: %d %s", r.Status, r.Body)
 	}
 
-	slow := newStack(t, stackConfig{secretsManager: true})
-	slow.sm.SetLatency(1500 * time.Millisecond)
+	slow := newStack(t, harness.Options{SecretsManager: true})
+	slow.SM.SetLatency(1500 * time.Millisecond)
 	start := time.Now()
-	if r := newBrowser(t).get(slow.base + "/install"); r.status != http.StatusFound {
-		t.Fatalf("/install with a slow Secrets Manager: %d", r.status)
+	if r := harness.NewBrowser(t).Get(slow.URL + "/install"); r.Status != http.StatusFound {
+		t.Fatalf("/install with a slow Secrets Manager: %d", r.Status)
 	}
 	if time.Since(start) < time.Second {
 		t.Fatal("the latency was not injected")
 	}
 
-	unset := newStack(t, stackConfig{secretsManager: true})
-	unset.sm.Delete(secretARN)
-	ub := newBrowser(t)
-	ub.accept = "application/json"
-	ub.get(unset.base+"/install").jsonError(t, http.StatusServiceUnavailable, "not_configured")
-	s.noSecretsLogged(res.APIKey)
+	unset := newStack(t, harness.Options{SecretsManager: true})
+	unset.SM.Delete(secretARN)
+	ub := harness.NewBrowser(t)
+	ub.Accept = "application/json"
+	ub.Get(unset.URL+"/install").JSONError(t, http.StatusServiceUnavailable, "not_configured")
+	s.NoSecretsLogged(res.APIKey)
 }
 
 // TestFault_KMSDownSlowOrKeyDisabled: tokens sealed with KMS cannot be opened while KMS fails or the key is
 // disabled: /chats answers a JSON 5xx and nothing changes; a callback that cannot seal stores nothing
 // and logs no code; both work again once KMS does. A slow KMS only slows the calls that need it.
 func TestFault_KMSDownSlowOrKeyDisabled(t *testing.T) {
-	a := newStack(t, stackConfig{kms: true})
-	res := a.install(a.account.AccountID)
-	if r := a.chats(res.APIKey, "limit=1"); r.status != http.StatusOK {
-		t.Fatalf("baseline: %d", r.status)
+	a := newStack(t, harness.Options{KMS: true})
+	res := a.Install(a.Account.AccountID)
+	if r := a.Chats(res.APIKey, "limit=1"); r.Status != http.StatusOK {
+		t.Fatalf("baseline: %d", r.Status)
 	}
-	inst := a.get(res.InstallationID)
+	inst := a.Get(res.InstallationID)
 
 	// A fresh process has no data key cached, so it must ask KMS to decrypt.
-	b := newStack(t, stackConfig{kms: true, kmsServer: a.kms, kmsKey: a.kmsKey, table: a.table, sim: a.sim, simURL: a.simURL})
-	a.kms.InjectFault(kmsfake.OpDecrypt, kmsfake.Fault{Status: 500, Type: "KMSInternalException"})
-	r := b.chats(res.APIKey, "limit=1")
-	if r.status < 500 {
-		t.Fatalf("KMS down: %d", r.status)
+	b := newStack(t, harness.Options{KMS: true, KMSServer: a.KMS, KMSKey: a.KMSKey, Table: a.Table, Sim: a.Sim, SimURL: a.SimURL})
+	a.KMS.InjectFault(kmsfake.OpDecrypt, kmsfake.Fault{Status: 500, Type: "KMSInternalException"})
+	r := b.Chats(res.APIKey, "limit=1")
+	if r.Status < 500 {
+		t.Fatalf("KMS down: %d", r.Status)
 	}
-	r.anyJSONError(t)
-	a.kms.ClearFaults()
+	r.AnyJSONError(t)
+	a.KMS.ClearFaults()
 	a.unchanged(inst)
-	if r := b.chats(res.APIKey, "limit=1"); r.status != http.StatusOK {
-		t.Fatalf("after KMS recovered: %d %s", r.status, r.body)
+	if r := b.Chats(res.APIKey, "limit=1"); r.Status != http.StatusOK {
+		t.Fatalf("after KMS recovered: %d %s", r.Status, r.Body)
 	}
 
-	c := newStack(t, stackConfig{kms: true, kmsServer: a.kms, kmsKey: a.kmsKey, table: a.table, sim: a.sim, simURL: a.simURL})
-	a.kms.SetEnabled(a.kmsKey, false)
-	r = c.chats(res.APIKey, "limit=1")
-	if r.status < 500 {
-		t.Fatalf("key disabled: %d", r.status)
+	c := newStack(t, harness.Options{KMS: true, KMSServer: a.KMS, KMSKey: a.KMSKey, Table: a.Table, Sim: a.Sim, SimURL: a.SimURL})
+	a.KMS.SetEnabled(a.KMSKey, false)
+	r = c.Chats(res.APIKey, "limit=1")
+	if r.Status < 500 {
+		t.Fatalf("key disabled: %d", r.Status)
 	}
-	r.anyJSONError(t)
-	a.kms.SetEnabled(a.kmsKey, true)
+	r.AnyJSONError(t)
+	a.KMS.SetEnabled(a.KMSKey, true)
 
 	// Sealing a new installation while GenerateDataKey fails.
-	d := newStack(t, stackConfig{kms: true, kmsServer: a.kms, kmsKey: a.kmsKey})
-	a.kms.InjectFault(kmsfake.OpGenerateDataKey, kmsfake.Fault{Status: 500, Type: "KMSInternalException"})
-	br := newBrowser(t)
-	br.accept = "application/json"
-	cb := d.consent(d.startInstall(br), d.account.AccountID)
+	d := newStack(t, harness.Options{KMS: true, KMSServer: a.KMS, KMSKey: a.KMSKey})
+	a.KMS.InjectFault(kmsfake.OpGenerateDataKey, kmsfake.Fault{Status: 500, Type: "KMSInternalException"})
+	br := harness.NewBrowser(t)
+	br.Accept = "application/json"
+	cb := d.Consent(d.StartInstall(br), d.Account.AccountID)
 	u, _ := url.Parse(cb)
-	r = br.get(cb)
-	if r.status < 500 {
-		t.Fatalf("callback with KMS down: %d", r.status)
+	r = br.Get(cb)
+	if r.Status < 500 {
+		t.Fatalf("callback with KMS down: %d", r.Status)
 	}
-	r.anyJSONError(t)
-	if _, err := d.st.Get(context.Background(), store.InstallationID(d.account.OrganizationID, d.account.AccountID)); !errors.Is(err, store.ErrNotFound) {
+	r.AnyJSONError(t)
+	if _, err := d.Store.Get(context.Background(), store.InstallationID(d.Account.OrganizationID, d.Account.AccountID)); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("an installation exists: %v", err)
 	}
-	d.noSecretsLogged(u.Query().Get("code"))
-	a.kms.ClearFaults()
-	if res := d.install(d.account.AccountID); d.chats(res.APIKey, "limit=1").status != http.StatusOK {
+	d.NoSecretsLogged(u.Query().Get("code"))
+	a.KMS.ClearFaults()
+	if res := d.Install(d.Account.AccountID); d.Chats(res.APIKey, "limit=1").Status != http.StatusOK {
 		t.Fatal("install after KMS recovered did not work")
 	}
 	// A slow KMS (every call 400ms) slows the first seal and open of a process, nothing else.
-	slow := newStack(t, stackConfig{kms: true, kmsServer: a.kms, kmsKey: a.kmsKey, kmsLatency: 400 * time.Millisecond})
-	sres := slow.install(slow.account.AccountID)
-	if r := slow.chats(sres.APIKey, "limit=1"); r.status != http.StatusOK {
-		t.Fatalf("/chats with a slow KMS: %d %s", r.status, r.body)
+	slow := newStack(t, harness.Options{KMS: true, KMSServer: a.KMS, KMSKey: a.KMSKey, KMSLatency: 400 * time.Millisecond})
+	sres := slow.Install(slow.Account.AccountID)
+	if r := slow.Chats(sres.APIKey, "limit=1"); r.Status != http.StatusOK {
+		t.Fatalf("/chats with a slow KMS: %d %s", r.Status, r.Body)
 	}
-	if a.kms.Calls(kmsfake.OpGenerateDataKey) == 0 {
+	if a.KMS.Calls(kmsfake.OpGenerateDataKey) == 0 {
 		t.Fatal("KMS was not used")
 	}
 	for _, st := range []*stack{a, b, c, d} {
-		st.noSecretsLogged(res.APIKey, inst.AccessToken, inst.RefreshToken)
+		st.NoSecretsLogged(res.APIKey, inst.AccessToken, inst.RefreshToken)
 	}
 }

@@ -17,29 +17,30 @@ import (
 	"lcauth/internal/httpapi"
 	"lcauth/internal/livechatsim"
 	"lcauth/internal/store"
+	"lcauth/internal/testrig/harness"
 )
 
 // stateCookieOf returns the state cookie browser b holds for the callback of s.
-func (s *stack) stateCookieOf(b *browser) string {
-	s.t.Helper()
-	u, _ := url.Parse(s.base + "/callback")
-	for _, c := range b.client.Jar.Cookies(u) {
+func (s *stack) stateCookieOf(b *harness.Browser) string {
+	s.T.Helper()
+	u, _ := url.Parse(s.URL + "/callback")
+	for _, c := range b.Client.Jar.Cookies(u) {
 		if c.Name == httpapi.StateCookieName {
 			return c.Value
 		}
 	}
-	s.t.Fatal("no state cookie after /install")
+	s.T.Fatal("no state cookie after /install")
 	return ""
 }
 
 // callbackWith sends GET callbackURL (moved onto s) with exactly the given state cookie ("" = none).
-func (s *stack) callbackWith(callbackURL, cookie string, accept string) response {
-	s.t.Helper()
+func (s *stack) callbackWith(callbackURL, cookie string, accept string) harness.Response {
+	s.T.Helper()
 	u, err := url.Parse(callbackURL)
 	if err != nil {
-		s.t.Fatal(err)
+		s.T.Fatal(err)
 	}
-	target := s.base + "/callback?" + u.RawQuery
+	target := s.URL + "/callback?" + u.RawQuery
 	req, _ := http.NewRequest(http.MethodGet, target, nil)
 	if cookie != "" {
 		req.AddCookie(&http.Cookie{Name: httpapi.StateCookieName, Value: cookie})
@@ -47,7 +48,7 @@ func (s *stack) callbackWith(callbackURL, cookie string, accept string) response
 	if accept != "" {
 		req.Header.Set("Accept", accept)
 	}
-	return do(s.t, noRedirect(), req)
+	return harness.Do(s.T, noRedirect(), req)
 }
 
 func noRedirect() *http.Client {
@@ -59,8 +60,8 @@ func noRedirect() *http.Client {
 // A replay in another process reaches LiveChat only to be refused there (codes are single-use), and
 // leaves the first installation and its key intact.
 func TestAbuse_CallbackCSRFMatrix(t *testing.T) {
-	s := newStack(t, stackConfig{})
-	other := newStack(t, stackConfig{secret: "another-apps-client-secret-77"})
+	s := newStack(t, harness.Options{})
+	other := newStack(t, harness.Options{ClientSecret: "another-apps-client-secret-77"})
 
 	type attempt struct {
 		callbackURL, cookie string
@@ -73,109 +74,109 @@ func TestAbuse_CallbackCSRFMatrix(t *testing.T) {
 		code      string
 	}{
 		{"no cookie", func(t *testing.T) attempt {
-			b := newBrowser(t)
-			return attempt{s.consent(s.startInstall(b), s.account.AccountID), ""}
+			b := harness.NewBrowser(t)
+			return attempt{s.Consent(s.StartInstall(b), s.Account.AccountID), ""}
 		}, false, "invalid_state"},
 		{"cookie of another browser's attempt", func(t *testing.T) attempt {
-			victim, attacker := newBrowser(t), newBrowser(t)
-			cb := s.consent(s.startInstall(attacker), s.account.AccountID)
-			s.startInstall(victim)
+			victim, attacker := harness.NewBrowser(t), harness.NewBrowser(t)
+			cb := s.Consent(s.StartInstall(attacker), s.Account.AccountID)
+			s.StartInstall(victim)
 			return attempt{cb, s.stateCookieOf(victim)}
 		}, false, "invalid_state"},
 		{"forged cookie", func(t *testing.T) attempt {
-			b := newBrowser(t)
-			return attempt{s.consent(s.startInstall(b), s.account.AccountID), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
+			b := harness.NewBrowser(t)
+			return attempt{s.Consent(s.StartInstall(b), s.Account.AccountID), "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}
 		}, false, "invalid_state"},
 		{"expired state", func(t *testing.T) attempt {
-			b := newBrowser(t)
-			cb := s.consent(s.startInstall(b), s.account.AccountID)
-			s.sim.Advance(httpapi.DefaultStateTTL + time.Minute)
+			b := harness.NewBrowser(t)
+			cb := s.Consent(s.StartInstall(b), s.Account.AccountID)
+			s.Sim.Advance(httpapi.DefaultStateTTL + time.Minute)
 			return attempt{cb, s.stateCookieOf(b)}
 		}, false, "invalid_state"},
 		{"state and cookie of another client", func(t *testing.T) attempt {
-			b := newBrowser(t)
-			loc := other.startInstall(b)
+			b := harness.NewBrowser(t)
+			loc := other.StartInstall(b)
 			u, _ := url.Parse(loc)
 			state := u.Query().Get("state")
-			return attempt{s.base + "/callback?code=" + url.QueryEscape("dal:forged-code-123") + "&state=" + url.QueryEscape(state), other.stateCookieOf(b)}
+			return attempt{s.URL + "/callback?code=" + url.QueryEscape("dal:forged-code-123") + "&state=" + url.QueryEscape(state), other.stateCookieOf(b)}
 		}, false, "invalid_state"},
 		{"forged state with a code", func(t *testing.T) attempt {
-			b := newBrowser(t)
-			s.startInstall(b)
-			return attempt{s.base + "/callback?code=dal%3Aforged&state=AQAAAABqHXRAul0repSYwB7UkO1ka4XixUFAv8kMfTYZq8akOrpAisarpyomdi4EwbRFGigGlLV_", s.stateCookieOf(b)}
+			b := harness.NewBrowser(t)
+			s.StartInstall(b)
+			return attempt{s.URL + "/callback?code=dal%3Aforged&state=AQAAAABqHXRAul0repSYwB7UkO1ka4XixUFAv8kMfTYZq8akOrpAisarpyomdi4EwbRFGigGlLV_", s.stateCookieOf(b)}
 		}, false, "invalid_state"},
 		{"error parameters without a cookie", func(t *testing.T) attempt {
-			b := newBrowser(t)
-			loc := s.startInstall(b)
+			b := harness.NewBrowser(t)
+			loc := s.StartInstall(b)
 			u, _ := url.Parse(loc)
-			return attempt{s.base + "/callback?error=access_denied&state=" + url.QueryEscape(u.Query().Get("state")), ""}
+			return attempt{s.URL + "/callback?error=access_denied&state=" + url.QueryEscape(u.Query().Get("state")), ""}
 		}, false, "invalid_state"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := tt.prepare(t)
-			before := s.sim.Calls(livechatsim.EndpointTokenExchange)
+			before := s.Sim.Calls(livechatsim.EndpointTokenExchange)
 			r := s.callbackWith(a.callbackURL, a.cookie, "application/json")
-			r.jsonError(t, http.StatusBadRequest, tt.code)
-			if got := s.sim.Calls(livechatsim.EndpointTokenExchange) - before; got != 0 {
+			r.JSONError(t, http.StatusBadRequest, tt.code)
+			if got := s.Sim.Calls(livechatsim.EndpointTokenExchange) - before; got != 0 {
 				t.Fatalf("%d code exchanges reached LiveChat for a forged callback", got)
 			}
-			if _, err := s.st.Get(context.Background(), store.InstallationID(s.account.OrganizationID, s.account.AccountID)); err == nil {
+			if _, err := s.Store.Get(context.Background(), store.InstallationID(s.Account.OrganizationID, s.Account.AccountID)); err == nil {
 				t.Fatal("an installation was written")
 			}
 		})
 	}
 
 	t.Run("replayed state in the same process", func(t *testing.T) {
-		b := newBrowser(t)
-		cb := s.consent(s.startInstall(b), s.account.AccountID)
+		b := harness.NewBrowser(t)
+		cb := s.Consent(s.StartInstall(b), s.Account.AccountID)
 		cookie := s.stateCookieOf(b)
 		first := s.callbackWith(cb, cookie, "application/json")
-		if first.status != http.StatusOK {
-			t.Fatalf("first callback: %d %s", first.status, first.body)
+		if first.Status != http.StatusOK {
+			t.Fatalf("first callback: %d %s", first.Status, first.Body)
 		}
-		var res installResult
-		_ = json.Unmarshal([]byte(first.body), &res)
-		before := s.sim.Calls(livechatsim.EndpointTokenExchange)
-		s.callbackWith(cb, cookie, "application/json").jsonError(t, http.StatusBadRequest, "invalid_state")
-		if s.sim.Calls(livechatsim.EndpointTokenExchange) != before {
+		var res harness.InstallResult
+		_ = json.Unmarshal([]byte(first.Body), &res)
+		before := s.Sim.Calls(livechatsim.EndpointTokenExchange)
+		s.callbackWith(cb, cookie, "application/json").JSONError(t, http.StatusBadRequest, "invalid_state")
+		if s.Sim.Calls(livechatsim.EndpointTokenExchange) != before {
 			t.Fatal("a replayed callback reached LiveChat")
 		}
 
 		// Another process (no memory of used states) with the same table and secret: LiveChat refuses
 		// the used code; the installation and its key are untouched.
-		inst := s.get(res.InstallationID)
-		peer := newStack(t, stackConfig{table: s.table, sim: s.sim, simURL: s.simURL})
+		inst := s.Get(res.InstallationID)
+		peer := newStack(t, harness.Options{Table: s.Table, Sim: s.Sim, SimURL: s.SimURL})
 		// The state is bound to the client secret, not to a host: it verifies in the peer, and LiveChat
 		// refuses the code it carries.
-		peer.callbackWith(cb, cookie, "application/json").jsonError(t, http.StatusBadRequest, "exchange_failed")
-		after := s.get(res.InstallationID)
+		peer.callbackWith(cb, cookie, "application/json").JSONError(t, http.StatusBadRequest, "exchange_failed")
+		after := s.Get(res.InstallationID)
 		if after.Version != inst.Version || after.AccessToken != inst.AccessToken {
 			t.Fatal("a replayed callback changed the installation")
 		}
-		if s.chats(res.APIKey, "limit=1").status != http.StatusOK {
+		if s.Chats(res.APIKey, "limit=1").Status != http.StatusOK {
 			t.Fatal("the first installation's key stopped working")
 		}
 	})
-	s.noSecretsLogged()
+	s.NoSecretsLogged()
 }
 
 // TestAbuse_NoOpenRedirect: no input moves a redirect off the configured LiveChat authorize URL and
 // our own /install; a code without our state restarts the flow once, then stops.
 func TestAbuse_NoOpenRedirect(t *testing.T) {
-	s := newStack(t, stackConfig{})
-	simURL, _ := url.Parse(s.simURL)
+	s := newStack(t, harness.Options{})
+	simURL, _ := url.Parse(s.SimURL)
 	evil := "https://evil.example/steal"
 
-	send := func(method, path, host string, cookies ...*http.Cookie) response {
-		req, _ := http.NewRequest(method, s.base+path, nil)
+	send := func(method, path, host string, cookies ...*http.Cookie) harness.Response {
+		req, _ := http.NewRequest(method, s.URL+path, nil)
 		if host != "" {
 			req.Host = host
 		}
 		for _, c := range cookies {
 			req.AddCookie(c)
 		}
-		return do(t, noRedirect(), req)
+		return harness.Do(t, noRedirect(), req)
 	}
 	for _, tt := range []struct{ name, path, host string }{
 		{"redirect_uri parameter", "/install?redirect_uri=" + url.QueryEscape(evil), ""},
@@ -185,28 +186,28 @@ func TestAbuse_NoOpenRedirect(t *testing.T) {
 	} {
 		t.Run("install "+tt.name, func(t *testing.T) {
 			r := send(http.MethodGet, tt.path, tt.host)
-			if r.status != http.StatusFound {
-				t.Fatalf("status %d: %s", r.status, r.body)
+			if r.Status != http.StatusFound {
+				t.Fatalf("status %d: %s", r.Status, r.Body)
 			}
-			loc, err := url.Parse(r.header.Get("Location"))
+			loc, err := url.Parse(r.Header.Get("Location"))
 			if err != nil || loc.Host != simURL.Host || loc.Scheme != simURL.Scheme {
-				t.Fatalf("redirect to %q, want the authorize URL on %s", r.header.Get("Location"), simURL.Host)
+				t.Fatalf("redirect to %q, want the authorize URL on %s", r.Header.Get("Location"), simURL.Host)
 			}
-			if got := loc.Query().Get("redirect_uri"); got != s.base+"/callback" {
-				t.Fatalf("redirect_uri = %q, want the configured %q", got, s.base+"/callback")
+			if got := loc.Query().Get("redirect_uri"); got != s.URL+"/callback" {
+				t.Fatalf("redirect_uri = %q, want the configured %q", got, s.URL+"/callback")
 			}
-			if strings.Contains(r.header.Get("Location"), "evil") {
+			if strings.Contains(r.Header.Get("Location"), "evil") {
 				t.Fatal("the authorize URL carries attacker input")
 			}
 		})
 	}
 	t.Run("callback without state restarts once, to our install URL only", func(t *testing.T) {
 		r := send(http.MethodGet, "/callback?code=dal%3Adirect&redirect_uri="+url.QueryEscape(evil), "evil.example")
-		if r.status != http.StatusFound || r.header.Get("Location") != s.base+"/install" {
-			t.Fatalf("status %d Location %q, want 302 to %s", r.status, r.header.Get("Location"), s.base+"/install")
+		if r.Status != http.StatusFound || r.Header.Get("Location") != s.URL+"/install" {
+			t.Fatalf("status %d Location %q, want 302 to %s", r.Status, r.Header.Get("Location"), s.URL+"/install")
 		}
 		var restart *http.Cookie
-		for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		for _, c := range (&http.Response{Header: r.Header}).Cookies() {
 			if c.Name == httpapi.RestartCookieName {
 				restart = c
 			}
@@ -215,21 +216,21 @@ func TestAbuse_NoOpenRedirect(t *testing.T) {
 			t.Fatal("no restart cookie")
 		}
 		again := send(http.MethodGet, "/callback?code=dal%3Adirect", "", &http.Cookie{Name: restart.Name, Value: restart.Value})
-		if again.status != http.StatusBadRequest || again.header.Get("Location") != "" {
-			t.Fatalf("second code without state: %d Location %q, want 400 and no redirect", again.status, again.header.Get("Location"))
+		if again.Status != http.StatusBadRequest || again.Header.Get("Location") != "" {
+			t.Fatalf("second code without state: %d Location %q, want 400 and no redirect", again.Status, again.Header.Get("Location"))
 		}
 	})
 	t.Run("scheme-relative path", func(t *testing.T) {
 		// net/http's mux cleans the path and may redirect, but only to a path on this host.
 		r := send(http.MethodGet, "//evil.example/install", "")
-		if loc := r.header.Get("Location"); loc != "" {
+		if loc := r.Header.Get("Location"); loc != "" {
 			u, err := url.Parse(loc)
 			if err != nil || u.Host != "" || strings.HasPrefix(loc, "//") || strings.HasPrefix(loc, "/\\") {
 				t.Fatalf("redirect to %q leaves this host", loc)
 			}
 		}
 	})
-	if n := s.sim.Calls(livechatsim.EndpointTokenExchange); n != 0 {
+	if n := s.Sim.Calls(livechatsim.EndpointTokenExchange); n != 0 {
 		t.Fatalf("%d code exchanges", n)
 	}
 }
@@ -237,12 +238,12 @@ func TestAbuse_NoOpenRedirect(t *testing.T) {
 // TestAbuse_APIKeyGuessingLearnsNothing: an unknown installation, a wrong secret for a real one, a
 // revoked key and malformed keys all get the same 401, byte for byte, after the same single read.
 func TestAbuse_APIKeyGuessingLearnsNothing(t *testing.T) {
-	s := newStack(t, stackConfig{})
-	res := s.install(s.account.AccountID)
+	s := newStack(t, harness.Options{})
+	res := s.Install(s.Account.AccountID)
 	oldKey := res.APIKey
-	res = s.install(s.account.AccountID) // reinstall: the first key is revoked
+	res = s.Install(s.Account.AccountID) // reinstall: the first key is revoked
 	key := res.APIKey
-	if s.chats(key, "limit=1").status != http.StatusOK {
+	if s.Chats(key, "limit=1").Status != http.StatusOK {
 		t.Fatal("the valid key does not work")
 	}
 	secretStart := len(store.APIKeyPrefix) + store.IDLength + 1
@@ -268,40 +269,40 @@ func TestAbuse_APIKeyGuessingLearnsNothing(t *testing.T) {
 		"prefix only":     store.APIKeyPrefix,
 		"separator moved": key[:secretStart-1] + "-" + key[secretStart:],
 	}
-	var ref response
+	var ref harness.Response
 	first := true
 	for name, k := range wellFormed {
 		t.Run(name, func(t *testing.T) {
-			before := s.db.count("GetItem")
-			r := s.chats(k, "limit=1")
-			r.jsonError(t, http.StatusUnauthorized, "unauthorized")
-			if reads := s.db.count("GetItem") - before; reads != 1 {
+			before := s.DB.Count("GetItem")
+			r := s.Chats(k, "limit=1")
+			r.JSONError(t, http.StatusUnauthorized, "unauthorized")
+			if reads := s.DB.Count("GetItem") - before; reads != 1 {
 				t.Fatalf("%d reads, want exactly 1 for every well-formed key", reads)
 			}
 			if first {
 				ref, first = r, false
 				return
 			}
-			if r.body != ref.body || r.header.Get("WWW-Authenticate") != ref.header.Get("WWW-Authenticate") {
-				t.Fatalf("answer differs from another bad key's:\n%s %s\n%s %s", r.body, r.header.Get("WWW-Authenticate"), ref.body, ref.header.Get("WWW-Authenticate"))
+			if r.Body != ref.Body || r.Header.Get("WWW-Authenticate") != ref.Header.Get("WWW-Authenticate") {
+				t.Fatalf("answer differs from another bad key's:\n%s %s\n%s %s", r.Body, r.Header.Get("WWW-Authenticate"), ref.Body, ref.Header.Get("WWW-Authenticate"))
 			}
 		})
 	}
 	for name, k := range malformed {
 		t.Run(name, func(t *testing.T) {
-			before := s.db.count("GetItem")
-			r := s.chats(k, "limit=1")
-			r.jsonError(t, http.StatusUnauthorized, "unauthorized")
-			if r.body != ref.body {
-				t.Fatalf("a malformed key is told apart: %s vs %s", r.body, ref.body)
+			before := s.DB.Count("GetItem")
+			r := s.Chats(k, "limit=1")
+			r.JSONError(t, http.StatusUnauthorized, "unauthorized")
+			if r.Body != ref.Body {
+				t.Fatalf("a malformed key is told apart: %s vs %s", r.Body, ref.Body)
 			}
-			if reads := s.db.count("GetItem") - before; reads != 0 {
+			if reads := s.DB.Count("GetItem") - before; reads != 0 {
 				t.Fatalf("a malformed key cost %d reads", reads)
 			}
 		})
 	}
 	// The log tells operators which installation a good key used, but never which one a bad key named.
-	for _, l := range s.requestLogs("chats") {
+	for _, l := range s.RequestLogs("chats") {
 		if l["status"] == float64(http.StatusUnauthorized) && l["installation_id"] != nil {
 			t.Fatalf("a 401 log line names an installation: %v", l)
 		}
@@ -310,7 +311,7 @@ func TestAbuse_APIKeyGuessingLearnsNothing(t *testing.T) {
 	for _, k := range wellFormed {
 		vals = append(vals, k)
 	}
-	s.noSecretsLogged(vals...)
+	s.NoSecretsLogged(vals...)
 }
 
 // parseChatIDs returns the ids in a list_chats body.
@@ -343,18 +344,18 @@ func chatIDs(t *testing.T, body string) map[string]bool {
 // TestAbuse_CrossTenantIsolation: a key reads its own organization's chats only; splicing another
 // installation's id into it, or using a key after its installation was reinstalled, gets a 401.
 func TestAbuse_CrossTenantIsolation(t *testing.T) {
-	s := newStack(t, stackConfig{})
-	accB := s.sim.AddAccount(livechatsim.Account{Email: "b@example.com", Chats: 9})
-	a := s.install(s.account.AccountID)
-	b := s.install(accB.AccountID)
+	s := newStack(t, harness.Options{})
+	accB := s.Sim.AddAccount(livechatsim.Account{Email: "b@example.com", Chats: 9})
+	a := s.Install(s.Account.AccountID)
+	b := s.Install(accB.AccountID)
 	if a.InstallationID == b.InstallationID || a.OrganizationID == b.OrganizationID {
 		t.Fatal("two tenants share an installation")
 	}
-	ra, rb := s.chats(a.APIKey, "limit=100"), s.chats(b.APIKey, "limit=100")
-	if ra.status != http.StatusOK || rb.status != http.StatusOK {
-		t.Fatalf("status %d/%d", ra.status, rb.status)
+	ra, rb := s.Chats(a.APIKey, "limit=100"), s.Chats(b.APIKey, "limit=100")
+	if ra.Status != http.StatusOK || rb.Status != http.StatusOK {
+		t.Fatalf("status %d/%d", ra.Status, rb.Status)
 	}
-	idsA, idsB := chatIDs(t, ra.body), chatIDs(t, rb.body)
+	idsA, idsB := chatIDs(t, ra.Body), chatIDs(t, rb.Body)
 	if len(idsA) != 7 || len(idsB) != 9 {
 		t.Fatalf("tenant A sees %d chats (want 7), B %d (want 9)", len(idsA), len(idsB))
 	}
@@ -365,34 +366,34 @@ func TestAbuse_CrossTenantIsolation(t *testing.T) {
 	}
 	secretStart := len(store.APIKeyPrefix) + store.IDLength + 1
 	spliced := store.APIKeyPrefix + b.InstallationID + "_" + a.APIKey[secretStart:]
-	s.chats(spliced, "limit=1").jsonError(t, http.StatusUnauthorized, "unauthorized")
-	a2 := s.install(s.account.AccountID)
-	s.chats(a.APIKey, "limit=1").jsonError(t, http.StatusUnauthorized, "unauthorized")
-	if r := s.chats(a2.APIKey, "limit=100"); r.status != http.StatusOK || len(chatIDs(t, r.body)) != 7 {
-		t.Fatalf("the new key: %d", r.status)
+	s.Chats(spliced, "limit=1").JSONError(t, http.StatusUnauthorized, "unauthorized")
+	a2 := s.Install(s.Account.AccountID)
+	s.Chats(a.APIKey, "limit=1").JSONError(t, http.StatusUnauthorized, "unauthorized")
+	if r := s.Chats(a2.APIKey, "limit=100"); r.Status != http.StatusOK || len(chatIDs(t, r.Body)) != 7 {
+		t.Fatalf("the new key: %d", r.Status)
 	}
-	if r := s.chats(b.APIKey, "limit=1"); r.status != http.StatusOK {
-		t.Fatalf("tenant B's key broke when A reinstalled: %d", r.status)
+	if r := s.Chats(b.APIKey, "limit=1"); r.Status != http.StatusOK {
+		t.Fatalf("tenant B's key broke when A reinstalled: %d", r.Status)
 	}
 }
 
 // TestAbuse_HeaderAndLogInjection: CR/LF and forged log records in every input end up neither in a
-// response header nor as a log line of their own; the server refuses raw control characters in headers.
+// harness.Response header nor as a log line of their own; the server refuses raw control characters in headers.
 func TestAbuse_HeaderAndLogInjection(t *testing.T) {
-	s := newStack(t, stackConfig{})
-	res := s.install(s.account.AccountID)
+	s := newStack(t, harness.Options{})
+	res := s.Install(s.Account.AccountID)
 	forged := "\r\n{\"level\":\"ERROR\",\"msg\":\"forged\"}\r\nSet-Cookie: pwn=1"
 	requests := 0
 
 	// LiveChat's error parameters, reflected in the page, behind a valid state.
-	b := newBrowser(t)
-	loc, _ := url.Parse(s.startInstall(b))
-	cb := s.base + "/callback?state=" + url.QueryEscape(loc.Query().Get("state")) +
+	b := harness.NewBrowser(t)
+	loc, _ := url.Parse(s.StartInstall(b))
+	cb := s.URL + "/callback?state=" + url.QueryEscape(loc.Query().Get("state")) +
 		"&error=" + url.QueryEscape("invalid_scope"+forged) + "&error_description=" + url.QueryEscape(forged)
-	r := b.get(cb)
+	r := b.Get(cb)
 	requests++
-	if r.status != http.StatusBadRequest {
-		t.Fatalf("callback with error: %d", r.status)
+	if r.Status != http.StatusBadRequest {
+		t.Fatalf("callback with error: %d", r.Status)
 	}
 	checkNoInjectedHeader(t, r)
 
@@ -402,21 +403,21 @@ func TestAbuse_HeaderAndLogInjection(t *testing.T) {
 		"sort_order=" + url.QueryEscape(forged),
 		"page_id=" + url.QueryEscape(forged),
 	} {
-		r := s.chats(res.APIKey, q)
+		r := s.Chats(res.APIKey, q)
 		requests++
-		if r.status != http.StatusBadRequest && r.status != http.StatusOK {
-			t.Fatalf("query %q: %d %s", q, r.status, r.body)
+		if r.Status != http.StatusBadRequest && r.Status != http.StatusOK {
+			t.Fatalf("query %q: %d %s", q, r.Status, r.Body)
 		}
-		if r.status == http.StatusBadRequest {
-			r.anyJSONError(t)
+		if r.Status == http.StatusBadRequest {
+			r.AnyJSONError(t)
 		}
 		checkNoInjectedHeader(t, r)
 	}
-	req, _ := http.NewRequest(http.MethodPost, s.base+"/chats", strings.NewReader(`{"sort_order":`+mustJSON(forged)+`}`))
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/chats", strings.NewReader(`{"sort_order":`+mustJSON(forged)+`}`))
 	req.Header.Set("Authorization", "Bearer "+res.APIKey)
-	r = do(t, http.DefaultClient, req)
+	r = harness.Do(t, http.DefaultClient, req)
 	requests++
-	r.jsonError(t, http.StatusBadRequest, "invalid_request")
+	r.JSONError(t, http.StatusBadRequest, "invalid_request")
 	checkNoInjectedHeader(t, r)
 
 	// Raw control characters in header values never reach a handler: net/http answers 400.
@@ -425,14 +426,14 @@ func TestAbuse_HeaderAndLogInjection(t *testing.T) {
 		"GET /chats HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \x00lca_x\r\n\r\n",
 		"GET /callback?code=a\r\nX-Evil: 1 HTTP/1.1\r\nHost: x\r\n\r\n",
 	} {
-		status := rawRequest(t, s.base, raw)
+		status := rawRequest(t, s.URL, raw)
 		if status != http.StatusBadRequest {
 			t.Fatalf("raw request with control characters: status %d, want 400", status)
 		}
 	}
 
 	// Every log line is still one JSON object, none is the forged one, one request line per request.
-	lines := s.logLines()
+	lines := s.LogLines()
 	n := 0
 	for _, l := range lines {
 		if l["msg"] == "forged" {
@@ -452,9 +453,9 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-func checkNoInjectedHeader(t *testing.T, r response) {
+func checkNoInjectedHeader(t *testing.T, r harness.Response) {
 	t.Helper()
-	for name, vals := range r.header {
+	for name, vals := range r.Header {
 		for _, v := range vals {
 			if strings.Contains(v, "pwn") || strings.ContainsAny(v, "\r\n") {
 				t.Fatalf("header %s = %q carries injected input", name, v)
@@ -500,40 +501,40 @@ func (e *endless) Read(p []byte) (int, error) {
 // TestAbuse_OversizedInputsGet4xx: over-long queries, bodies, headers and API keys get a 4xx with a
 // JSON error (or net/http's own 431 for headers), and an endless body is not read to its end.
 func TestAbuse_OversizedInputsGet4xx(t *testing.T) {
-	s := newStack(t, stackConfig{})
-	res := s.install(s.account.AccountID)
+	s := newStack(t, harness.Options{})
+	res := s.Install(s.Account.AccountID)
 	long := strings.Repeat("a", httpapi.DefaultMaxQueryBytes+1)
 
-	s.chats(res.APIKey, "page_id="+long).jsonError(t, http.StatusRequestURITooLong, "request_too_large")
-	jb := newBrowser(t)
-	jb.accept = "application/json"
-	jb.get(s.base+"/callback?code="+long).jsonError(t, http.StatusRequestURITooLong, "request_too_large")
-	jb.get(s.base+"/install?x="+long).jsonError(t, http.StatusRequestURITooLong, "request_too_large")
-	s.chats(res.APIKey, "group_ids="+strings.TrimSuffix(strings.Repeat("1,", 201), ",")).jsonError(t, http.StatusBadRequest, "invalid_request")
-	s.chats(store.APIKeyPrefix+strings.Repeat("a", 600), "limit=1").jsonError(t, http.StatusUnauthorized, "unauthorized")
+	s.Chats(res.APIKey, "page_id="+long).JSONError(t, http.StatusRequestURITooLong, "request_too_large")
+	jb := harness.NewBrowser(t)
+	jb.Accept = "application/json"
+	jb.Get(s.URL+"/callback?code="+long).JSONError(t, http.StatusRequestURITooLong, "request_too_large")
+	jb.Get(s.URL+"/install?x="+long).JSONError(t, http.StatusRequestURITooLong, "request_too_large")
+	s.Chats(res.APIKey, "group_ids="+strings.TrimSuffix(strings.Repeat("1,", 201), ",")).JSONError(t, http.StatusBadRequest, "invalid_request")
+	s.Chats(store.APIKeyPrefix+strings.Repeat("a", 600), "limit=1").JSONError(t, http.StatusUnauthorized, "unauthorized")
 
-	post := func(body io.Reader, length int64) response {
-		req, _ := http.NewRequest(http.MethodPost, s.base+"/chats", body)
+	post := func(body io.Reader, length int64) harness.Response {
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/chats", body)
 		req.ContentLength = length
 		req.Header.Set("Authorization", "Bearer "+res.APIKey)
 		req.Header.Set("Content-Type", "application/json")
-		return do(t, http.DefaultClient, req)
+		return harness.Do(t, http.DefaultClient, req)
 	}
 	big := `{"filters":{"properties":{"k":"` + strings.Repeat("x", httpapi.DefaultMaxBodyBytes) + `"}}}`
-	post(strings.NewReader(big), int64(len(big))).jsonError(t, http.StatusRequestEntityTooLarge, "request_too_large")
+	post(strings.NewReader(big), int64(len(big))).JSONError(t, http.StatusRequestEntityTooLarge, "request_too_large")
 	e := &endless{}
-	post(e, -1).jsonError(t, http.StatusRequestEntityTooLarge, "request_too_large")
+	post(e, -1).JSONError(t, http.StatusRequestEntityTooLarge, "request_too_large")
 	if n := e.n.Load(); n > 8<<20 {
 		t.Fatalf("the server read %d bytes of an endless body", n)
 	}
 
-	req, _ := http.NewRequest(http.MethodGet, s.base+"/chats", nil)
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/chats", nil)
 	req.Header.Set("Authorization", "Bearer "+res.APIKey)
 	req.Header.Set("X-Pad", strings.Repeat("p", httpapi.MaxHeaderBytes+4096))
-	if r := do(t, http.DefaultClient, req); r.status != http.StatusRequestHeaderFieldsTooLarge {
-		t.Fatalf("oversized headers: %d, want 431", r.status)
+	if r := harness.Do(t, http.DefaultClient, req); r.Status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("oversized headers: %d, want 431", r.Status)
 	}
-	if n := s.sim.Calls(livechatsim.EndpointListChats); n != 0 {
+	if n := s.Sim.Calls(livechatsim.EndpointListChats); n != 0 {
 		t.Fatalf("oversized input reached LiveChat %d times", n)
 	}
 }
@@ -541,43 +542,43 @@ func TestAbuse_OversizedInputsGet4xx(t *testing.T) {
 // TestAbuse_HTMLInjectionIsEscaped: markup in LiveChat's error parameters and in identifiers LiveChat
 // returns is escaped on our pages, which also carry a script-free Content-Security-Policy.
 func TestAbuse_HTMLInjectionIsEscaped(t *testing.T) {
-	s := newStack(t, stackConfig{})
+	s := newStack(t, harness.Options{})
 	payloads := []string{`<script>alert(1)</script>`, `"><img src=x onerror=alert(1)>`, `javascript:alert(1)`, `</p><iframe src=//evil.example>`}
-	checkPage := func(t *testing.T, r response, scripts int) {
+	checkPage := func(t *testing.T, r harness.Response, scripts int) {
 		t.Helper()
-		if !strings.HasPrefix(r.header.Get("Content-Type"), "text/html") {
-			t.Fatalf("Content-Type %q", r.header.Get("Content-Type"))
+		if !strings.HasPrefix(r.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("Content-Type %q", r.Header.Get("Content-Type"))
 		}
-		csp := r.header.Get("Content-Security-Policy")
+		csp := r.Header.Get("Content-Security-Policy")
 		if !strings.Contains(csp, "default-src 'none'") || strings.Contains(csp, "unsafe-inline") {
 			t.Fatalf("CSP %q", csp)
 		}
-		low := strings.ToLower(r.body)
+		low := strings.ToLower(r.Body)
 		if strings.Count(low, "<script") != scripts || strings.Contains(low, "<img") || strings.Contains(low, "<iframe") || strings.Contains(low, `href="javascript:`) {
-			t.Fatalf("markup injected into the page:\n%s", r.body)
+			t.Fatalf("markup injected into the page:\n%s", r.Body)
 		}
 	}
 	for i, p := range payloads {
 		t.Run(fmt.Sprintf("error parameters %d", i), func(t *testing.T) {
-			b := newBrowser(t)
-			loc, _ := url.Parse(s.startInstall(b))
-			r := b.get(s.base + "/callback?state=" + url.QueryEscape(loc.Query().Get("state")) + "&error=" + url.QueryEscape(p) + "&error_description=" + url.QueryEscape(p))
-			if r.status != http.StatusBadRequest {
-				t.Fatalf("status %d", r.status)
+			b := harness.NewBrowser(t)
+			loc, _ := url.Parse(s.StartInstall(b))
+			r := b.Get(s.URL + "/callback?state=" + url.QueryEscape(loc.Query().Get("state")) + "&error=" + url.QueryEscape(p) + "&error_description=" + url.QueryEscape(p))
+			if r.Status != http.StatusBadRequest {
+				t.Fatalf("status %d", r.Status)
 			}
 			checkPage(t, r, 0)
 		})
 	}
 	t.Run("identifiers from LiveChat on the success page", func(t *testing.T) {
-		acc := s.sim.AddAccount(livechatsim.Account{OrganizationID: payloads[1], Email: "x@example.com"})
-		b := newBrowser(t)
-		r := b.get(s.consent(s.startInstall(b), acc.AccountID))
-		if r.status != http.StatusOK {
-			t.Fatalf("status %d: %s", r.status, r.body)
+		acc := s.Sim.AddAccount(livechatsim.Account{OrganizationID: payloads[1], Email: "x@example.com"})
+		b := harness.NewBrowser(t)
+		r := b.Get(s.Consent(s.StartInstall(b), acc.AccountID))
+		if r.Status != http.StatusOK {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
 		}
 		checkPage(t, r, 1)
-		if !strings.Contains(r.body, "&#34;&gt;&lt;img") {
-			t.Fatalf("organization id not escaped as expected:\n%s", r.body)
+		if !strings.Contains(r.Body, "&#34;&gt;&lt;img") {
+			t.Fatalf("organization id not escaped as expected:\n%s", r.Body)
 		}
 	})
 }

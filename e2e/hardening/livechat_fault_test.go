@@ -12,21 +12,22 @@ import (
 	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
 	"lcauth/internal/store"
+	"lcauth/internal/testrig/harness"
 	"lcauth/internal/testrig/syncbuf"
 )
 
 // installDirect saves an installation for a new simulator account with tokens minted by the
 // simulator, without the browser flow; it returns the installation, its API key and the account.
 func (s *stack) installDirect() (*store.Installation, string, livechatsim.Account) {
-	s.t.Helper()
-	acc := s.sim.AddAccount(livechatsim.Account{Chats: 3})
-	tok := s.sim.GrantTokens(acc.AccountID)
-	inst, key, err := s.st.Install(context.Background(), store.Grant{
+	s.T.Helper()
+	acc := s.Sim.AddAccount(livechatsim.Account{Chats: 3})
+	tok := s.Sim.GrantTokens(acc.AccountID)
+	inst, key, err := s.Store.Install(context.Background(), store.Grant{
 		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, Scope: tok.Scope,
 		ExpiresAt: tok.Expiry, OrganizationID: tok.OrganizationID, AccountID: tok.AccountID, Region: tok.Region,
 	})
 	if err != nil {
-		s.t.Fatalf("install: %v", err)
+		s.T.Fatalf("install: %v", err)
 	}
 	return inst, key, acc
 }
@@ -34,15 +35,15 @@ func (s *stack) installDirect() (*store.Installation, string, livechatsim.Accoun
 // unchanged asserts that the stored installation still has before's tokens and version and is active:
 // a fault lost nothing and marked nothing.
 func (s *stack) unchanged(before *store.Installation) *store.Installation {
-	s.t.Helper()
-	now := s.get(before.ID)
+	s.T.Helper()
+	now := s.Get(before.ID)
 	switch {
 	case now.Status != store.StatusActive:
-		s.t.Fatalf("installation marked %s (%s) by a fault that is not its own", now.Status, now.StatusReason)
+		s.T.Fatalf("installation marked %s (%s) by a fault that is not its own", now.Status, now.StatusReason)
 	case now.AccessToken != before.AccessToken || now.RefreshToken != before.RefreshToken:
-		s.t.Fatal("the stored tokens changed")
+		s.T.Fatal("the stored tokens changed")
 	case now.Version != before.Version:
-		s.t.Fatalf("version %d, want %d", now.Version, before.Version)
+		s.T.Fatalf("version %d, want %d", now.Version, before.Version)
 	}
 	return now
 }
@@ -50,11 +51,11 @@ func (s *stack) unchanged(before *store.Installation) *store.Installation {
 // passRefresher is a refresher over the stack's store and LiveChat client with test-scaled timings,
 // logging to the stack's log and writing metrics to metrics.
 func (s *stack) passRefresher(metrics *syncbuf.Buffer) *refresh.Refresher {
-	return refresh.New(s.st, s.app.LiveChat(), refresh.Options{
+	return refresh.New(s.Store, s.App.LiveChat(), refresh.Options{
 		Concurrency: 4, LeaseTTL: 10 * time.Second, WaitForOther: 2 * time.Second, SafetyMargin: 300 * time.Millisecond,
 		BaseBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, MaxGlobalBackoff: 200 * time.Millisecond,
 		StoreTimeout: 2 * time.Second, MinCallTime: 100 * time.Millisecond, MaxAttempts: 3,
-		Now: s.sim.Now, Logger: slog.New(slog.NewJSONHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now: s.Sim.Now, Logger: slog.New(slog.NewJSONHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics: metrics, OwnerPrefix: "pass",
 	})
 }
@@ -78,7 +79,7 @@ func metricValue(metrics, name string) float64 {
 // or malformed JSON, an 11 MiB body, a reset connection, a hang, slowness), /chats answers a JSON error
 // with the right status (or 200 when it merely was slow), touches no token and marks nothing.
 func TestFault_ListChatsFailuresAnswerJSONAndKeepTokens(t *testing.T) {
-	s := newStack(t, stackConfig{lcTimeout: time.Second})
+	s := newStack(t, harness.Options{LiveChatTimeout: time.Second})
 	inst, key, acc := s.installDirect()
 	tests := []struct {
 		name   string
@@ -100,68 +101,68 @@ func TestFault_ListChatsFailuresAnswerJSONAndKeepTokens(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s.sim.ClearFaults()
+			s.Sim.ClearFaults()
 			f := tt.fault
 			f.Times = 1
-			s.sim.InjectFault(livechatsim.EndpointListChats, f)
-			r := s.chats(key, "limit=5")
+			s.Sim.InjectFault(livechatsim.EndpointListChats, f)
+			r := s.Chats(key, "limit=5")
 			if tt.status == http.StatusOK {
-				if r.status != http.StatusOK {
-					t.Fatalf("status %d: %s", r.status, r.body)
+				if r.Status != http.StatusOK {
+					t.Fatalf("status %d: %s", r.Status, r.Body)
 				}
 			} else {
-				r.jsonError(t, tt.status, tt.code)
-				l := s.lastRequestLog("chats")
+				r.JSONError(t, tt.status, tt.code)
+				l := s.LastRequestLog("chats")
 				if l["status"] != float64(tt.status) || l["error_class"] != tt.class {
 					t.Fatalf("request log %v, want status %d error_class %s", l, tt.status, tt.class)
 				}
 			}
-			if tt.status == http.StatusTooManyRequests && r.header.Get("Retry-After") != "7" {
-				t.Fatalf("Retry-After %q, want LiveChat's 7", r.header.Get("Retry-After"))
+			if tt.status == http.StatusTooManyRequests && r.Header.Get("Retry-After") != "7" {
+				t.Fatalf("Retry-After %q, want LiveChat's 7", r.Header.Get("Retry-After"))
 			}
 			s.unchanged(inst)
-			if n := s.sim.RefreshesOf(acc.AccountID); n != 0 {
+			if n := s.Sim.RefreshesOf(acc.AccountID); n != 0 {
 				t.Fatalf("%d refreshes for a list_chats fault", n)
 			}
 			// The next request, with LiveChat healthy again, works.
-			if r := s.chats(key, "limit=5"); r.status != http.StatusOK {
-				t.Fatalf("after the fault: %d %s", r.status, r.body)
+			if r := s.Chats(key, "limit=5"); r.Status != http.StatusOK {
+				t.Fatalf("after the fault: %d %s", r.Status, r.Body)
 			}
 		})
 	}
 	t.Run("huge body", func(t *testing.T) {
 		// 11 MiB over the 10 MiB limit: refused as too large, or cut by the client timeout on a slow
 		// machine; either way a JSON 5xx of class transient.
-		s.sim.ClearFaults()
-		s.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Huge: true, Times: 1})
-		r := s.chats(key, "limit=5")
-		if r.status != http.StatusBadGateway && r.status != http.StatusGatewayTimeout {
-			t.Fatalf("status %d, want 502 or 504", r.status)
+		s.Sim.ClearFaults()
+		s.Sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Huge: true, Times: 1})
+		r := s.Chats(key, "limit=5")
+		if r.Status != http.StatusBadGateway && r.Status != http.StatusGatewayTimeout {
+			t.Fatalf("status %d, want 502 or 504", r.Status)
 		}
-		r.anyJSONError(t)
-		if l := s.lastRequestLog("chats"); l["error_class"] != "transient" {
+		r.AnyJSONError(t)
+		if l := s.LastRequestLog("chats"); l["error_class"] != "transient" {
 			t.Fatalf("request log %v", l)
 		}
 		s.unchanged(inst)
 	})
 	t.Run("token rejected once: one refresh, one retry", func(t *testing.T) {
-		s.sim.ClearFaults()
-		s.sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401, Times: 1})
-		if r := s.chats(key, "limit=5"); r.status != http.StatusOK {
-			t.Fatalf("status %d: %s", r.status, r.body)
+		s.Sim.ClearFaults()
+		s.Sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401, Times: 1})
+		if r := s.Chats(key, "limit=5"); r.Status != http.StatusOK {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
 		}
-		if n := s.sim.RefreshesOf(acc.AccountID); n != 1 {
+		if n := s.Sim.RefreshesOf(acc.AccountID); n != 1 {
 			t.Fatalf("%d refreshes, want 1", n)
 		}
-		if l := s.lastRequestLog("chats"); l["refreshed"] != "rejected" {
+		if l := s.LastRequestLog("chats"); l["refreshed"] != "rejected" {
 			t.Fatalf("request log %v, want refreshed=rejected", l)
 		}
-		now := s.get(inst.ID)
-		if now.Version != inst.Version+1 || !s.sim.TokenValid(now.AccessToken) {
+		now := s.Get(inst.ID)
+		if now.Version != inst.Version+1 || !s.Sim.TokenValid(now.AccessToken) {
 			t.Fatal("the refreshed token was not saved")
 		}
 	})
-	s.noSecretsLogged(key, inst.AccessToken, inst.RefreshToken)
+	s.NoSecretsLogged(key, inst.AccessToken, inst.RefreshToken)
 }
 
 // TestFault_TokenEndpointFailuresDuringChats: with the access token expired, a failing refresh
@@ -169,9 +170,9 @@ func TestFault_ListChatsFailuresAnswerJSONAndKeepTokens(t *testing.T) {
 // claims our client credentials are wrong); once LiveChat recovers, one refresh fixes it. With the token
 // about to expire but still valid, a failed refresh falls back to the old token.
 func TestFault_TokenEndpointFailuresDuringChats(t *testing.T) {
-	s := newStack(t, stackConfig{lcTimeout: time.Second})
+	s := newStack(t, harness.Options{LiveChatTimeout: time.Second})
 	inst, key, acc := s.installDirect()
-	s.sim.Advance(livechatsim.DefaultTokenLifetime + time.Minute) // expired
+	s.Sim.Advance(livechatsim.DefaultTokenLifetime + time.Minute) // expired
 	tests := []struct {
 		name   string
 		fault  livechatsim.Fault
@@ -190,48 +191,48 @@ func TestFault_TokenEndpointFailuresDuringChats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s.sim.ClearFaults()
+			s.Sim.ClearFaults()
 			f := tt.fault
 			f.Times = 1
-			s.sim.InjectFault(livechatsim.EndpointTokenRefresh, f)
-			r := s.chats(key, "limit=5")
-			r.jsonError(t, tt.status, tt.code)
-			if l := s.lastRequestLog("chats"); l["error_class"] != tt.class || l["refreshed"] != "expiring" {
+			s.Sim.InjectFault(livechatsim.EndpointTokenRefresh, f)
+			r := s.Chats(key, "limit=5")
+			r.JSONError(t, tt.status, tt.code)
+			if l := s.LastRequestLog("chats"); l["error_class"] != tt.class || l["refreshed"] != "expiring" {
 				t.Fatalf("request log %v, want error_class %s refreshed=expiring", l, tt.class)
 			}
-			if !s.hasLog("refresh: refresh failed", map[string]any{"installation_id": inst.ID, "class": tt.class}) {
+			if !s.HasLog("refresh: refresh failed", map[string]any{"installation_id": inst.ID, "class": tt.class}) {
 				t.Fatal(`no "refresh: refresh failed" line with the class`)
 			}
 			now := s.unchanged(inst)
 			if now.LastRefreshError == nil || now.LastRefreshError.Class != tt.class {
 				t.Fatalf("LastRefreshError = %+v, want class %s", now.LastRefreshError, tt.class)
 			}
-			if n := s.sim.RefreshesOf(acc.AccountID); n != 0 {
+			if n := s.Sim.RefreshesOf(acc.AccountID); n != 0 {
 				t.Fatalf("%d successful refreshes", n)
 			}
 		})
 	}
-	s.sim.ClearFaults()
-	if r := s.chats(key, "limit=5"); r.status != http.StatusOK {
-		t.Fatalf("after LiveChat recovered: %d %s", r.status, r.body)
+	s.Sim.ClearFaults()
+	if r := s.Chats(key, "limit=5"); r.Status != http.StatusOK {
+		t.Fatalf("after LiveChat recovered: %d %s", r.Status, r.Body)
 	}
-	now := s.get(inst.ID)
-	if n := s.sim.RefreshesOf(acc.AccountID); n != 1 || now.Version != inst.Version+1 || now.LastRefreshError != nil || !s.sim.TokenValid(now.AccessToken) {
+	now := s.Get(inst.ID)
+	if n := s.Sim.RefreshesOf(acc.AccountID); n != 1 || now.Version != inst.Version+1 || now.LastRefreshError != nil || !s.Sim.TokenValid(now.AccessToken) {
 		t.Fatalf("recovery: %d refreshes, version %d (was %d), last error %+v", n, now.Version, inst.Version, now.LastRefreshError)
 	}
 
 	t.Run("expiring but valid: falls back to the old token", func(t *testing.T) {
-		s.sim.Advance(now.ExpiresAt.Sub(s.sim.Now()) - time.Minute)
-		s.sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 503, Times: 1})
-		if r := s.chats(key, "limit=5"); r.status != http.StatusOK {
-			t.Fatalf("status %d: %s", r.status, r.body)
+		s.Sim.Advance(now.ExpiresAt.Sub(s.Sim.Now()) - time.Minute)
+		s.Sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 503, Times: 1})
+		if r := s.Chats(key, "limit=5"); r.Status != http.StatusOK {
+			t.Fatalf("status %d: %s", r.Status, r.Body)
 		}
-		if l := s.lastRequestLog("chats"); l["error_class"] != "refresh_transient" {
+		if l := s.LastRequestLog("chats"); l["error_class"] != "refresh_transient" {
 			t.Fatalf("request log %v, want error_class refresh_transient", l)
 		}
 		s.unchanged(now)
 	})
-	s.noSecretsLogged(key, inst.AccessToken, inst.RefreshToken, now.AccessToken)
+	s.NoSecretsLogged(key, inst.AccessToken, inst.RefreshToken, now.AccessToken)
 }
 
 // TestFault_TokenEndpointFailuresDuringPass: a scheduled pass meets 5xx, 429, malformed answers and
@@ -239,14 +240,14 @@ func TestFault_TokenEndpointFailuresDuringChats(t *testing.T) {
 // marks nothing; wrong client credentials across installations trip the circuit breaker instead of
 // marking anyone; the next healthy pass refreshes them all.
 func TestFault_TokenEndpointFailuresDuringPass(t *testing.T) {
-	s := newStack(t, stackConfig{lcTimeout: time.Second})
+	s := newStack(t, harness.Options{LiveChatTimeout: time.Second})
 	var insts []*store.Installation
 	var accs []livechatsim.Account
 	for range 3 {
 		inst, _, acc := s.installDirect()
 		insts, accs = append(insts, inst), append(accs, acc)
 	}
-	s.sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute) // due within the default 60m window
+	s.Sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute) // due within the default 60m window
 	tests := []struct {
 		name   string
 		fault  livechatsim.Fault
@@ -260,8 +261,8 @@ func TestFault_TokenEndpointFailuresDuringPass(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s.sim.ClearFaults()
-			s.sim.InjectFault(livechatsim.EndpointTokenRefresh, tt.fault)
+			s.Sim.ClearFaults()
+			s.Sim.InjectFault(livechatsim.EndpointTokenRefresh, tt.fault)
 			metrics := &syncbuf.Buffer{}
 			sum, err := s.passRefresher(metrics).RunPass(context.Background())
 			if err != nil {
@@ -282,9 +283,9 @@ func TestFault_TokenEndpointFailuresDuringPass(t *testing.T) {
 		})
 	}
 	t.Run("wrong client secret trips the circuit breaker", func(t *testing.T) {
-		s.sim.ClearFaults()
-		s.sim.SetClientSecret("rotated-at-livechat-but-not-here")
-		defer s.sim.SetClientSecret(clientSecret)
+		s.Sim.ClearFaults()
+		s.Sim.SetClientSecret("rotated-at-livechat-but-not-here")
+		defer s.Sim.SetClientSecret(clientSecret)
 		metrics := &syncbuf.Buffer{}
 		sum, err := s.passRefresher(metrics).RunPass(context.Background())
 		if err == nil || !sum.PassFailed || sum.StoppedReason != refresh.StopCircuitBreaker {
@@ -297,16 +298,16 @@ func TestFault_TokenEndpointFailuresDuringPass(t *testing.T) {
 			s.unchanged(inst)
 		}
 	})
-	s.sim.ClearFaults()
+	s.Sim.ClearFaults()
 	sum, err := s.passRefresher(&syncbuf.Buffer{}).RunPass(context.Background())
 	if err != nil || sum.Refreshed != 3 {
 		t.Fatalf("healthy pass: %+v %v", sum, err)
 	}
 	for i, inst := range insts {
-		now := s.get(inst.ID)
-		if now.Version != inst.Version+1 || !s.sim.TokenValid(now.AccessToken) || s.sim.RefreshesOf(accs[i].AccountID) != 1 {
+		now := s.Get(inst.ID)
+		if now.Version != inst.Version+1 || !s.Sim.TokenValid(now.AccessToken) || s.Sim.RefreshesOf(accs[i].AccountID) != 1 {
 			t.Fatalf("installation %d not recovered: version %d", i, now.Version)
 		}
 	}
-	s.noSecretsLogged(insts[0].AccessToken, insts[0].RefreshToken)
+	s.NoSecretsLogged(insts[0].AccessToken, insts[0].RefreshToken)
 }

@@ -1,16 +1,12 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +16,7 @@ import (
 	"lcauth/internal/config"
 	"lcauth/internal/livechatsim"
 	"lcauth/internal/testrig/dynalitetest"
+	"lcauth/internal/testrig/harness"
 	"lcauth/internal/testrig/kmsfake"
 	"lcauth/internal/testrig/simtest"
 	"lcauth/internal/testrig/smfake"
@@ -33,45 +30,25 @@ const (
 	clientSecret = "app-test-client-secret"
 )
 
+// stack is the harness's stack (simulator, dynalite table, server); each test builds the App under
+// test itself from s.Env and serves it with SetHandler.
 type stack struct {
-	sim     *livechatsim.Simulator
-	account livechatsim.Account
-	base    string // our server's URL
-	env     map[string]string
-	handler atomic.Value
-	ts      *httptest.Server
-	apiKey  string // the key the last flow installed
+	*harness.Stack
+	apiKey string // the key the last flow installed
 }
 
-// newStack starts the simulator, a dynalite table and an empty server whose handler the test sets.
+// newStack starts the simulator, a dynalite table and a server; s.Env reaches the table through
+// DYNAMODB_ENDPOINT, as local mode does.
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	s := &stack{}
-	s.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.handler.Load().(http.Handler).ServeHTTP(w, r)
-	}))
-	t.Cleanup(s.ts.Close)
-	s.base = s.ts.URL
-	var simSrv *httptest.Server
-	s.sim, simSrv = simtest.NewServer(t, livechatsim.Options{ClientSecret: clientSecret, RedirectURIs: []string{s.base + "/callback"}})
-	s.account = s.sim.AddAccount(livechatsim.Account{Chats: 5})
-	_, table := dynalitetest.Table(t)
-	s.env = map[string]string{
-		config.EnvClientID:         s.sim.ClientID(),
-		config.EnvRedirectURL:      s.base + "/callback",
-		config.EnvAccountsURL:      simSrv.URL,
-		config.EnvAPIURL:           simSrv.URL,
-		config.EnvTable:            table,
-		config.EnvDynamoDBEndpoint: dynalitetest.Server(t).Endpoint(),
-		config.EnvSealingKey:       base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{3}, 32)),
-		config.EnvClientSecret:     clientSecret,
-	}
+	s := &stack{Stack: harness.New(t, harness.Options{ClientSecret: clientSecret, Account: &livechatsim.Account{Chats: 5}})}
+	s.Env[config.EnvDynamoDBEndpoint] = dynalitetest.Server(t).Endpoint()
 	return s
 }
 
 func (s *stack) load(t *testing.T, fns ...string) config.Config {
 	t.Helper()
-	cfg, err := config.LoadFor(func(k string) string { return s.env[k] }, fns...)
+	cfg, err := config.LoadFor(func(k string) string { return s.Env[k] }, fns...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,53 +59,18 @@ func (s *stack) load(t *testing.T, fns ...string) config.Config {
 // /chats status.
 func (s *stack) flow(t *testing.T) int {
 	t.Helper()
-	jar, _ := cookiejar.New(nil)
-	c := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := c.Get(s.base + "/install")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound {
-		t.Fatalf("/install: %d", resp.StatusCode)
-	}
-	cb, err := s.sim.Authorize(resp.Header.Get("Location"), s.account.AccountID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req, _ := http.NewRequest(http.MethodGet, cb.String(), nil)
-	req.Header.Set("Accept", "application/json")
-	resp, err = c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var res struct {
-		APIKey string `json:"api_key"`
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &res) != nil {
-		t.Fatalf("/callback: %d %s", resp.StatusCode, body)
-	}
-	s.apiKey = res.APIKey
-	req, _ = http.NewRequest(http.MethodGet, s.base+"/chats?limit=2", nil)
-	req.Header.Set("Authorization", "Bearer "+res.APIKey)
-	resp, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	s.apiKey = s.Install(s.Account.AccountID).APIKey
+	return s.Chats(s.apiKey, "limit=2").Status
 }
 
 func TestNew_LocalConfigurationServesTheWholeFlow(t *testing.T) {
 	s := newStack(t)
 	a, err := app.New(t.Context(), s.load(t, config.FunctionInstall, config.FunctionCallback, config.FunctionChats),
-		app.WithClock(s.sim.Now), app.WithLogger(app.NewJSONLogger(io.Discard, 0)))
+		app.WithClock(s.Sim.Now), app.WithLogger(app.NewJSONLogger(io.Discard, 0)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.handler.Store(a.Handler())
+	s.SetHandler(a.Handler())
 	if got := s.flow(t); got != http.StatusOK {
 		t.Fatalf("/chats: %d, want 200", got)
 	}
@@ -141,18 +83,18 @@ func TestNew_ChatsReportsReauthorizationMetric(t *testing.T) {
 	s := newStack(t)
 	var metrics syncbuf.Buffer
 	a, err := app.New(t.Context(), s.load(t, config.FunctionInstall, config.FunctionCallback, config.FunctionChats),
-		app.WithClock(s.sim.Now), app.WithLogger(app.NewJSONLogger(io.Discard, 0)), app.WithRefreshMetrics(&metrics))
+		app.WithClock(s.Sim.Now), app.WithLogger(app.NewJSONLogger(io.Discard, 0)), app.WithRefreshMetrics(&metrics))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.handler.Store(a.Handler())
+	s.SetHandler(a.Handler())
 	if got := s.flow(t); got != http.StatusOK {
 		t.Fatalf("/chats: %d, want 200", got)
 	}
 	// The customer revokes the grant and the token expires: /chats finds out on its refresh.
-	s.sim.RevokeGrant(s.account.AccountID)
-	s.sim.Advance(9 * time.Hour)
-	req, _ := http.NewRequest(http.MethodGet, s.base+"/chats", nil)
+	s.Sim.RevokeGrant(s.Account.AccountID)
+	s.Sim.Advance(9 * time.Hour)
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/chats", nil)
 	req.Header.Set("Authorization", "Bearer "+s.apiKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -177,17 +119,17 @@ func TestNew_AWSConfigurationWithSecretsManagerAndKMS(t *testing.T) {
 	fake := smfake.New()
 	fake.Set(secretARN, clientSecret)
 	kmsFake := kmsfake.New(t)
-	delete(s.env, config.EnvClientSecret)
-	delete(s.env, config.EnvSealingKey)
-	s.env[config.EnvClientSecretARN] = secretARN
-	s.env[config.EnvKMSKeyID] = kmsFake.CreateKey()
+	delete(s.Env, config.EnvClientSecret)
+	delete(s.Env, config.EnvSealingKey)
+	s.Env[config.EnvClientSecretARN] = secretARN
+	s.Env[config.EnvKMSKeyID] = kmsFake.CreateKey()
 	a, err := app.New(t.Context(), s.load(t, config.FunctionCallback, config.FunctionChats),
-		app.WithClock(s.sim.Now), app.WithSecretsManager(smfake.Start(t, fake)), app.WithKMS(kmsFake.Client()),
+		app.WithClock(s.Sim.Now), app.WithSecretsManager(smfake.Start(t, fake)), app.WithKMS(kmsFake.Client()),
 		app.WithLogger(app.NewJSONLogger(io.Discard, 0)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.handler.Store(a.Handler())
+	s.SetHandler(a.Handler())
 	if got := s.flow(t); got != http.StatusOK {
 		t.Fatalf("/chats: %d, want 200", got)
 	}
@@ -202,7 +144,7 @@ func TestNew_AWSConfigurationWithSecretsManagerAndKMS(t *testing.T) {
 func TestNew_InstallFunctionNeedsNoTable(t *testing.T) {
 	s := newStack(t)
 	for _, k := range []string{config.EnvTable, config.EnvSealingKey, config.EnvDynamoDBEndpoint} {
-		delete(s.env, k)
+		delete(s.Env, k)
 	}
 	a, err := app.New(t.Context(), s.load(t, config.FunctionInstall), app.WithLogger(app.NewJSONLogger(io.Discard, 0)))
 	if err != nil {
@@ -230,10 +172,10 @@ func TestNew_InstallFunctionNeedsNoTable(t *testing.T) {
 // cookies array and come back in the response's cookies.
 func TestLambda_FlowThroughAPIGatewayV2Events(t *testing.T) {
 	s := newStack(t)
-	s.env[config.EnvRedirectURL] = "https://abc.execute-api.us-east-1.amazonaws.com/callback"
-	sim2, simSrv := simtest.NewServer(t, livechatsim.Options{ClientSecret: clientSecret, RedirectURIs: []string{s.env[config.EnvRedirectURL]}})
+	s.Env[config.EnvRedirectURL] = "https://abc.execute-api.us-east-1.amazonaws.com/callback"
+	sim2, simSrv := simtest.NewServer(t, livechatsim.Options{ClientSecret: clientSecret, RedirectURIs: []string{s.Env[config.EnvRedirectURL]}})
 	acct := sim2.AddAccount(livechatsim.Account{Chats: 3})
-	s.env[config.EnvAccountsURL], s.env[config.EnvAPIURL] = simSrv.URL, simSrv.URL
+	s.Env[config.EnvAccountsURL], s.Env[config.EnvAPIURL] = simSrv.URL, simSrv.URL
 	a, err := app.New(t.Context(), s.load(t, config.FunctionInstall, config.FunctionCallback, config.FunctionChats),
 		app.WithClock(sim2.Now), app.WithLogger(app.NewJSONLogger(io.Discard, 0)))
 	if err != nil {

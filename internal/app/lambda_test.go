@@ -24,7 +24,7 @@ func TestForLambda_ReportsEveryMissingVariable(t *testing.T) {
 
 func TestForLambda_BuildsTheFunctionsApp(t *testing.T) {
 	s := newStack(t)
-	a, err := app.ForLambda(t.Context(), config.FunctionChats, func(k string) string { return s.env[k] })
+	a, err := app.ForLambda(t.Context(), config.FunctionChats, func(k string) string { return s.Env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
