@@ -18,7 +18,7 @@ func TestPassRefresher_MetricsCarryTheStacksService(t *testing.T) {
 	for _, tt := range []struct{ set, want string }{{"", refresh.MetricService}, {"LcauthDev", "LcauthDev"}} {
 		s := newStack(t)
 		if tt.set != "" {
-			s.env[config.EnvMetricsService] = tt.set
+			s.Env[config.EnvMetricsService] = tt.set
 		}
 		a, err := app.New(t.Context(), s.load(t, config.FunctionRefresh), app.WithLogger(app.NewJSONLogger(io.Discard, 0)))
 		if err != nil {
