@@ -234,8 +234,9 @@ func TestFault_RefreshSucceedsButSaveFails(t *testing.T) {
 	t.Run("on demand in /chats", func(t *testing.T) {
 		inst, key, acc := s.installDirect()
 		s.Sim.Advance(livechatsim.DefaultTokenLifetime + time.Minute)
-		// Lease taken, LiveChat answers, the save fails.
-		s.DB.Add(harness.Rule{Op: "UpdateItem", Kind: harness.ServerError, After: 1})
+		// The key's first use is recorded (last_used_at), the lease taken, LiveChat answers, the save
+		// fails.
+		s.DB.Add(harness.Rule{Op: "UpdateItem", Kind: harness.ServerError, After: 2})
 		r := s.Chats(key, "limit=1")
 		s.DB.Clear()
 		if r.Status < 500 {

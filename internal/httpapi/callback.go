@@ -1,8 +1,10 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"lcauth/internal/store"
@@ -19,102 +21,56 @@ const (
 	maxReflectedChars = 200
 )
 
-// callbackResult is the JSON answer of a successful callback. The API key appears here once.
+// callbackResult is the JSON answer of a successful callback. A first install (or the first after an
+// uninstall) carries the API key, once. A reinstall carries none: the existing keys keep working, and a
+// new one is issued only through an explicit POST to NewKeyURL with CSRFToken (and the grant cookie).
 type callbackResult struct {
-	InstallationID string `json:"installation_id"`
-	OrganizationID string `json:"organization_id"`
-	AccountID      string `json:"account_id"`
-	APIKey         string `json:"api_key"`
+	InstallationID   string `json:"installation_id"`
+	OrganizationID   string `json:"organization_id"`
+	AccountID        string `json:"account_id"`
+	APIKey           string `json:"api_key,omitempty"`
+	Reinstalled      bool   `json:"reinstalled,omitempty"`
+	ExistingKeysKept bool   `json:"existing_keys_kept,omitempty"`
+	NewKeyURL        string `json:"new_key_url,omitempty"`
+	CSRFToken        string `json:"csrf_token,omitempty"`
 }
 
 // callback answers GET /callback: verify state and cookie, then LiveChat's error parameters, then the
-// code; exchange the code once; save the installation with a new API key; show the key once.
+// code; exchange the code once; save the installation; show a new key once (fresh start) or offer one
+// (reinstall).
 func (s *Server) callback(w http.ResponseWriter, r *http.Request) *apiError {
 	if r.Method != http.MethodGet {
 		return methodNotAllowed(w, "GET")
 	}
-	if len(r.URL.RawQuery) > s.maxQuery {
-		return tooLarge(http.StatusRequestURITooLong, "The query string is too long.")
-	}
-	q := r.URL.Query()
-	for _, name := range []string{"state", "code", "error", "error_description", "oauth_exception", "exception_details"} {
-		if len(q[name]) > 1 {
-			return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The parameter " + name + " appears more than once."}
-		}
-	}
-	state, code := q.Get("state"), q.Get("code")
-	if len(code) > maxCodeLen {
-		return tooLarge(http.StatusRequestURITooLong, "The code parameter is too long.")
-	}
-
-	// Whatever happens next, this browser's state cookie is spent.
-	stateCookie := ""
-	if c, err := r.Cookie(StateCookieName); err == nil {
-		stateCookie = c.Value
-		http.SetCookie(w, s.cookie(StateCookieName, "", -1))
-	}
-
-	if state == "" {
-		if code != "" {
-			return s.restart(w, r)
-		}
-		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidState,
-			Message: "This request did not come from an installation started here (it has no state)."}
-	}
-
-	keys, e := s.stateKeys(r.Context())
+	q, e := s.callbackQuery(r)
 	if e != nil {
 		return e
 	}
-	now := s.now()
-	vs, err := keys.verify(now, s.stateTTL, state, stateCookie)
-	if err != nil && code != "" && stateCookie == "" && (errors.Is(err, errStateMalformed) || errors.Is(err, errStateSignature)) {
-		// A code with a state we never issued, in a browser that never started an install here: a
-		// Marketplace direct installation that carries a state of LiveChat's own. Same as no state.
-		return s.restart(w, r)
+	vs, restart, e := s.checkState(w, r, q)
+	if e != nil || restart {
+		return e
 	}
-	if err != nil {
-		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidState, Message: capitalize(err.Error()) + ".", Class: "state"}
-	}
-	if !s.used.use(now, vs.nonce, vs.issuedAt.Add(s.stateTTL+clockSkew)) {
-		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidState, Message: capitalize(errStateReplayed.Error()) + ".", Class: "state"}
-	}
-	if _, err := r.Cookie(RestartCookieName); err == nil {
-		http.SetCookie(w, s.cookie(RestartCookieName, "", -1))
-	}
-
 	if e := authorizationError(q); e != nil {
 		return e
 	}
+	code := q.Get("code")
 	if code == "" {
 		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The code parameter is missing."}
 	}
 	if s.st == nil {
 		return noStore()
 	}
-
 	ctx, cancel := s.withTimeout(r)
 	defer cancel()
-	tok, err := s.lc.Exchange(ctx, code, vs.verifier)
-	if err != nil {
-		return mapExchangeError(r, err)
-	}
-	inst, apiKey, err := s.st.Install(ctx, store.Grant{
-		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, Scope: tok.Scope,
-		ExpiresAt: tok.Expiry, OrganizationID: tok.OrganizationID, AccountID: tok.AccountID, Region: tok.Region,
-	})
-	if err != nil {
-		if errors.Is(err, store.ErrInvalid) {
-			// LiveChat's answer lacked what an installation needs (ids, tokens).
-			infoFrom(r.Context()).errDetail = err.Error()
-			return &apiError{Status: http.StatusBadGateway, Code: CodeExchangeFailed, Class: "invalid_grant_response",
-				Message: "LiveChat's token response was incomplete; the installation could not be saved. Start again."}
-		}
-		return s.unavailable(r, "store", err)
+	inst, apiKey, e := s.exchangeAndSave(ctx, r, code, vs.verifier)
+	if e != nil {
+		return e
 	}
 	infoFrom(r.Context()).installationID = inst.ID
-
 	res := callbackResult{InstallationID: inst.ID, OrganizationID: inst.OrganizationID, AccountID: inst.AccountID, APIKey: apiKey}
+	if apiKey == "" {
+		return s.answerReinstall(w, r, res)
+	}
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, res)
 		return nil
@@ -124,6 +80,85 @@ func (s *Server) callback(w http.ResponseWriter, r *http.Request) *apiError {
 		InstallationID: res.InstallationID, APIKey: apiKey, ChatsURL: s.chatsURL, ScriptURL: s.scriptURL,
 	})
 	return nil
+}
+
+// callbackQuery bounds and parses the callback's query string.
+func (s *Server) callbackQuery(r *http.Request) (url.Values, *apiError) {
+	if len(r.URL.RawQuery) > s.maxQuery {
+		return nil, tooLarge(http.StatusRequestURITooLong, "The query string is too long.")
+	}
+	q := r.URL.Query()
+	for _, name := range []string{"state", "code", "error", "error_description", "oauth_exception", "exception_details"} {
+		if len(q[name]) > 1 {
+			return nil, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The parameter " + name + " appears more than once."}
+		}
+	}
+	if len(q.Get("code")) > maxCodeLen {
+		return nil, tooLarge(http.StatusRequestURITooLong, "The code parameter is too long.")
+	}
+	return q, nil
+}
+
+// checkState verifies the state parameter against this browser's state cookie (spent whatever the
+// outcome) and marks it used. restart is true when the request was answered by restarting the flow (a
+// code without a state of ours).
+func (s *Server) checkState(w http.ResponseWriter, r *http.Request, q url.Values) (vs verifiedState, restart bool, e *apiError) {
+	state, code := q.Get("state"), q.Get("code")
+	stateCookie := ""
+	if c, err := r.Cookie(s.stateCookieName()); err == nil {
+		stateCookie = c.Value
+		http.SetCookie(w, s.stateCookie("", -1))
+	}
+	if state == "" {
+		if code != "" {
+			return vs, true, s.restart(w, r)
+		}
+		return vs, false, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidState,
+			Message: "This request did not come from an installation started here (it has no state)."}
+	}
+	keys, e := s.stateKeys(r.Context())
+	if e != nil {
+		return vs, false, e
+	}
+	now := s.now()
+	vs, err := keys.verify(now, s.stateTTL, state, stateCookie)
+	if err != nil && code != "" && stateCookie == "" && (errors.Is(err, errStateMalformed) || errors.Is(err, errStateSignature)) {
+		// A code with a state we never issued, in a browser that never started an install here: a
+		// Marketplace direct installation that carries a state of LiveChat's own. Same as no state.
+		return vs, true, s.restart(w, r)
+	}
+	if err != nil {
+		return vs, false, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidState, Message: capitalize(err.Error()) + ".", Class: "state"}
+	}
+	if !s.used.use(now, vs.nonce, vs.issuedAt.Add(s.stateTTL+clockSkew)) {
+		return vs, false, &apiError{Status: http.StatusBadRequest, Code: CodeInvalidState, Message: capitalize(errStateReplayed.Error()) + ".", Class: "state"}
+	}
+	if _, err := r.Cookie(RestartCookieName); err == nil {
+		http.SetCookie(w, s.cookie(RestartCookieName, "", -1))
+	}
+	return vs, false, nil
+}
+
+// exchangeAndSave exchanges the code once and saves the installation. apiKey is "" for a reinstall.
+func (s *Server) exchangeAndSave(ctx context.Context, r *http.Request, code, verifier string) (*store.Installation, string, *apiError) {
+	tok, err := s.lc.Exchange(ctx, code, verifier)
+	if err != nil {
+		return nil, "", mapExchangeError(r, err)
+	}
+	inst, apiKey, err := s.st.Install(ctx, store.Grant{
+		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, Scope: tok.Scope,
+		ExpiresAt: tok.Expiry, OrganizationID: tok.OrganizationID, AccountID: tok.AccountID, Region: tok.Region,
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrInvalid) {
+			// LiveChat's answer lacked what an installation needs (ids, tokens).
+			infoFrom(r.Context()).errDetail = err.Error()
+			return nil, "", &apiError{Status: http.StatusBadGateway, Code: CodeExchangeFailed, Class: "invalid_grant_response",
+				Message: "LiveChat's token response was incomplete; the installation could not be saved. Start again."}
+		}
+		return nil, "", s.unavailable(r, "store", err)
+	}
+	return inst, apiKey, nil
 }
 
 // restart handles a code that arrives without our state (a Marketplace direct installation: no state,

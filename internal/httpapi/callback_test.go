@@ -33,21 +33,6 @@ func TestCallback_AnswersJSONWhenAsked(t *testing.T) {
 	}
 }
 
-func TestCallback_ReinstallIssuesNewKeyAndRevokesOld(t *testing.T) {
-	e := newEnv(t)
-	first := e.Install(e.Account.AccountID).APIKey
-	second := e.Install(e.Account.AccountID).APIKey
-	if first == second {
-		t.Fatal("reinstall returned the same API key")
-	}
-	if r := e.Chats(first, ""); r.Status != http.StatusUnauthorized {
-		t.Fatalf("old key: status %d, want 401", r.Status)
-	}
-	if r := e.Chats(second, ""); r.Status != http.StatusOK {
-		t.Fatalf("new key: status %d, want 200: %s", r.Status, r.Body)
-	}
-}
-
 func TestCallback_RejectsBadState(t *testing.T) {
 	tests := []struct {
 		name   string

@@ -306,8 +306,10 @@ func TestChats_RevokedGrantNeedsReauthorization(t *testing.T) {
 	if after := e.Sim.Calls(livechatsim.EndpointTokenRefresh) + e.Sim.Calls(livechatsim.EndpointListChats); after != before {
 		t.Fatalf("LiveChat calls went from %d to %d for a marked installation", before, after)
 	}
-	// Installing again reactivates it.
-	key = e.Install(e.Account.AccountID).APIKey
+	// Installing again reactivates it, and the key it had keeps working (issue 12).
+	if res := e.Install(e.Account.AccountID); !res.Reinstalled || res.APIKey != "" {
+		t.Fatalf("reinstall answered %v, want reinstalled and no key", res.Fields)
+	}
 	if r := e.Chats(key, ""); r.Status != http.StatusOK {
 		t.Fatalf("after reinstall: %d %s", r.Status, r.Body)
 	}

@@ -48,10 +48,11 @@ var fzAPIKey = store.APIKeyPrefix + strings.Repeat("a", store.IDLength) + "_" + 
 
 // fzStore is an InstallationStore with one installation and one valid API key.
 type fzStore struct {
-	mu          sync.Mutex
-	installs    int
-	authOK      int
-	authAttempt int
+	InstallationStore // methods the fuzz targets never reach (keys, listing)
+	mu                sync.Mutex
+	installs          int
+	authOK            int
+	authAttempt       int
 }
 
 func (s *fzStore) Install(_ context.Context, g store.Grant) (*store.Installation, string, error) {

@@ -43,7 +43,7 @@ func TestSecurityHeaders_OnEveryResponse(t *testing.T) {
 				}
 			}
 			csp := r.Header.Get("Content-Security-Policy")
-			for _, want := range []string{"default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'none'"} {
+			for _, want := range []string{"default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'self'"} {
 				if !strings.Contains(csp, want) {
 					t.Errorf("CSP %q lacks %s", csp, want)
 				}

@@ -38,7 +38,7 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) *apiError {
 	if err != nil {
 		return s.internal(r, "state", err)
 	}
-	http.SetCookie(w, s.cookie(StateCookieName, st.Cookie, int(s.stateTTL.Seconds())))
+	http.SetCookie(w, s.stateCookie(st.Cookie, int(s.stateTTL.Seconds())))
 	w.Header().Set("Location", s.lc.AuthorizeURL(st.State, pkce))
 	w.WriteHeader(http.StatusFound)
 	return nil
@@ -72,6 +72,29 @@ func (s *Server) cookie(name, value string, maxAge int) *http.Cookie {
 		Secure:   s.secure,
 		SameSite: http.SameSiteLaxMode,
 	}
+}
+
+// hostCookie builds a __Host- cookie on https (Path=/, Secure, no Domain) and a plain one scoped to
+// the callback path on http (local runs, where Secure cookies would be dropped). maxAge < 0 deletes it.
+func (s *Server) hostCookie(plainName, value string, maxAge int, sameSite http.SameSite) *http.Cookie {
+	c := s.cookie(plainName, value, maxAge)
+	if s.secure {
+		c.Name, c.Path = "__Host-"+plainName, "/"
+	}
+	c.SameSite = sameSite
+	return c
+}
+
+func (s *Server) stateCookieName() string {
+	if s.secure {
+		return SecureStateCookieName
+	}
+	return StateCookieName
+}
+
+// stateCookie is the state cookie. SameSite=Lax: it must travel on LiveChat's top-level redirect back.
+func (s *Server) stateCookie(value string, maxAge int) *http.Cookie {
+	return s.hostCookie(StateCookieName, value, maxAge, http.SameSiteLaxMode)
 }
 
 func notConfigured() *apiError {

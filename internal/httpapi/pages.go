@@ -27,12 +27,12 @@ const pageCSS = `body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;
 	`h1{font-size:1.5rem}dt{font-weight:600}dd{margin:0 0 .5rem 0;font-family:ui-monospace,monospace}` +
 	`input{width:100%;font-family:ui-monospace,monospace;font-size:1rem;padding:.4rem;box-sizing:border-box}` +
 	`pre{background:#f4f4f4;padding:.75rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all}` +
-	`.warn{background:#fff4ce;padding:.5rem .75rem}.code{color:#666;font-size:.9rem}button{margin:.4rem 0}`
+	`.warn{background:#fff4ce;padding:.5rem .75rem}.code{color:#666;font-size:.9rem}button{margin:.4rem 0}input[type=checkbox]{width:auto}`
 
 // contentSecurityPolicy: nothing but our own script file and the inline style above; no framing, no
-// forms, no connections, no base URL tricks.
+// connections, no base URL tricks; forms (the reinstall page's new-key form) post only to us.
 var contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src '" + hashSource(pageCSS) +
-	"'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	"'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 func hashSource(s string) string {
 	sum := sha256.Sum256([]byte(s))
@@ -49,12 +49,13 @@ var successPage = template.Must(template.New("success").Parse(pageHead + `
 <h1>{{.Title}}</h1>
 <p>The LiveChat app is now installed for this organization.</p>
 <dl>
-<dt>Organization</dt><dd>{{.OrganizationID}}</dd>
-<dt>Account</dt><dd>{{.AccountID}}</dd>
+{{if .OrganizationID}}<dt>Organization</dt><dd>{{.OrganizationID}}</dd>
+<dt>Account</dt><dd>{{.AccountID}}</dd>{{end}}
 <dt>Installation</dt><dd>{{.InstallationID}}</dd>
 </dl>
 <h2>API key</h2>
-<p class="warn">This key is shown only once. Store it now; installing again issues a new key and the old one stops working.</p>
+<p class="warn">This key is shown only once. Store it now. Installing the app again keeps it working.</p>
+{{if .RevokedKeys}}<p>{{.RevokedKeys}} older key(s) of this installation were revoked.</p>{{end}}
 <label for="api-key">API key</label>
 <input id="api-key" type="text" readonly value="{{.APIKey}}" autocomplete="off" spellcheck="false">
 <button type="button" data-copy="api-key" hidden>Copy</button>
@@ -62,6 +63,23 @@ var successPage = template.Must(template.New("success").Parse(pageHead + `
 <pre id="curl">curl -H 'Authorization: Bearer {{.APIKey}}' '{{.ChatsURL}}?limit=10'</pre>
 <button type="button" data-copy="curl" hidden>Copy</button>
 <script src="{{.ScriptURL}}"></script>
+` + pageFoot))
+
+var reinstallPage = template.Must(template.New("reinstall").Parse(pageHead + `
+<h1>{{.Title}}</h1>
+<p>The LiveChat app was already installed for this organization and has been authorized again.</p>
+<dl>
+<dt>Organization</dt><dd>{{.OrganizationID}}</dd>
+<dt>Account</dt><dd>{{.AccountID}}</dd>
+<dt>Installation</dt><dd>{{.InstallationID}}</dd>
+</dl>
+<p><strong>Your existing API keys keep working.</strong> No new key was issued.</p>
+<p>If you need a new key (for example because the old one was lost), you can issue one here within {{.Minutes}} minutes, in this browser:</p>
+<form method="post" action="{{.NewKeyURL}}">
+<input type="hidden" name="csrf_token" value="{{.CSRFToken}}">
+<p><label><input type="checkbox" name="revoke_old" value="1"> Also revoke the old keys</label></p>
+<button type="submit">Issue a new key</button>
+</form>
 ` + pageFoot))
 
 var errorPage = template.Must(template.New("error").Parse(pageHead + `
@@ -74,6 +92,12 @@ var errorPage = template.Must(template.New("error").Parse(pageHead + `
 
 type successData struct {
 	Title, OrganizationID, AccountID, InstallationID, APIKey, ChatsURL, ScriptURL string
+	RevokedKeys                                                                   int
+}
+
+type reinstallData struct {
+	Title, OrganizationID, AccountID, InstallationID, NewKeyURL, CSRFToken string
+	Minutes                                                                int
 }
 
 type errorData struct {
@@ -93,6 +117,9 @@ var errorTitles = map[string]string{
 	CodeNotFound:            "Not found",
 	CodeMethodNotAllowed:    "Method not allowed",
 	CodeInternal:            "Something went wrong",
+	CodeCrossSiteRequest:    "The request was refused",
+	CodeNewKeyRefused:       "A new key cannot be issued here",
+	CodeTooManyKeys:         "Too many keys",
 }
 
 func renderHTML(w http.ResponseWriter, status int, t *template.Template, data any) {

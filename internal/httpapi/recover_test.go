@@ -13,7 +13,9 @@ import (
 	"lcauth/internal/store"
 )
 
-type panickingStore struct{}
+type panickingStore struct {
+	InstallationStore // the other methods panic too (nil interface)
+}
 
 func (panickingStore) Install(context.Context, store.Grant) (*store.Installation, string, error) {
 	panic("boom")

@@ -30,6 +30,13 @@ const (
 	CodeNotFound              = "not_found"                // 404
 	CodeUnavailable           = "service_unavailable"      // 503: DynamoDB or KMS failed; see Retry-After
 	CodeInternal              = "internal_error"           // 500: our own failure (details only in the log)
+	CodeCrossSiteRequest      = "cross_site_request"       // 403: the new-key POST came from another site
+	CodeNewKeyRefused         = "new_key_refused"          // 403: no valid grant cookie/CSRF token for a new key
+	CodeTooManyKeys           = "too_many_keys"            // 409: the installation has the most keys allowed
+	CodeServiceKeyRequired    = "service_key_required"     // 403: an installation key on a service-key route
+	CodeInstallationMismatch  = "installation_mismatch"    // 403: an installation key naming another installation
+	CodeInstallationNotFound  = "installation_not_found"   // 404: a service key naming an unknown installation
+	CodeUninstalled           = "uninstalled"              // 410: the installation was uninstalled (+ install_url)
 )
 
 // apiError is an error answer. Message is for people and never carries a token, code, secret or key.

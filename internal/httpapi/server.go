@@ -23,10 +23,21 @@ import (
 
 // InstallationStore is the part of the store the handlers use.
 type InstallationStore interface {
-	// Install saves the tokens of a code exchange and issues a new API key (returned once).
+	// Install saves the tokens of a code exchange; on a fresh start it issues a new API key (returned
+	// once), on a reinstall it returns "" and keeps the existing keys.
 	Install(ctx context.Context, g store.Grant) (*store.Installation, string, error)
-	// Authenticate returns the installation an API key belongs to, or store.ErrUnauthorized.
+	// Authenticate returns the installation an installation key belongs to, or store.ErrUnauthorized.
 	Authenticate(ctx context.Context, apiKey string) (*store.Installation, error)
+	// AuthenticateService returns the service key key is, or store.ErrUnauthorized.
+	AuthenticateService(ctx context.Context, key string) (store.Key, error)
+	// Get returns an installation (service-key requests name one).
+	Get(ctx context.Context, id string) (*store.Installation, error)
+	// ListInstallations returns one page of installations, without tokens.
+	ListInstallations(ctx context.Context, opts store.ListOptions) (*store.InstallationPage, error)
+	// CreateInstallationKey adds a key to an installation (the new-key POST after a reinstall).
+	CreateInstallationKey(ctx context.Context, installationID, name string) (store.Key, string, error)
+	// RevokeInstallationKeys revokes an installation's keys except keepID.
+	RevokeInstallationKeys(ctx context.Context, installationID, keepID string) (int, error)
 }
 
 // LiveChat is the part of the LiveChat client the handlers use.
@@ -218,6 +229,7 @@ func Routes() []Route {
 	return []Route{
 		{http.MethodGet, "/install", "install"},
 		{http.MethodGet, "/callback", "callback"},
+		{http.MethodPost, "/callback" + NewKeyPath, "callback"},
 		{http.MethodGet, "/chats", "chats"},
 		{http.MethodPost, "/chats", "chats"},
 	}
@@ -226,11 +238,17 @@ func Routes() []Route {
 // InstallHandler serves /install whatever the path (the Lambda function behind one API route).
 func (s *Server) InstallHandler() http.Handler { return s.wrap("install", false, s.install) }
 
-// CallbackHandler serves /callback, and the pages' script at /callback?asset=copy.js, whatever the path.
+// CallbackHandler serves /callback, the pages' script at /callback?asset=copy.js, and the new-key POST
+// at /callback/keys (told apart by the path's last segment, whatever the prefix).
 func (s *Server) CallbackHandler() http.Handler {
 	cb := s.wrap("callback", false, s.callback)
 	assets := s.wrap("asset", false, serveAsset)
+	keys := s.wrap("callback_keys", false, s.newKey)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, NewKeyPath) && r.URL.Path != s.callbackURL.Path {
+			keys.ServeHTTP(w, r)
+			return
+		}
 		if strings.HasPrefix(r.URL.RawQuery, AssetParam+"=") {
 			assets.ServeHTTP(w, r)
 			return
@@ -264,6 +282,7 @@ func (s *Server) Handler() http.Handler {
 	}
 	handle(installPath, s.InstallHandler())
 	handle(s.callbackURL.Path, s.CallbackHandler())
+	handle(strings.TrimSuffix(s.callbackURL.Path, "/")+NewKeyPath, s.CallbackHandler())
 	handle(chatsPath, s.ChatsHandler())
 	handle("/", s.wrap("not_found", false, func(w http.ResponseWriter, r *http.Request) *apiError {
 		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such route. The routes are /install, /callback and /chats."}

@@ -21,9 +21,13 @@ import (
 // installs in flight (at most StateTTL old), which then simply start again.
 const StateKeyInfo = "lcauth/state/v1"
 
-// StateCookieName is the cookie that binds a state to the browser that started /install. It is not
-// __Host- prefixed because it is scoped to the callback path, which __Host- forbids.
+// StateCookieName is the cookie that binds a state to the browser that started /install, on plain
+// http (local runs). On https it is SecureStateCookieName.
 const StateCookieName = "lcauth_state"
+
+// SecureStateCookieName is the state cookie's name on https: the __Host- prefix makes the browser
+// refuse it unless it is Secure, has Path=/ and no Domain, so no sibling host or path can plant one.
+const SecureStateCookieName = "__Host-lcauth_state"
 
 const (
 	stateVersion  = 1

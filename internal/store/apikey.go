@@ -2,16 +2,11 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
-	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -27,13 +22,12 @@ var secretLength = idEncoding.EncodedLen(secretBytes)
 // APIKeyLength is the length of every API key: "lca_" + 26-character id + "_" + 52-character secret.
 var APIKeyLength = len(APIKeyPrefix) + IDLength + 1 + secretLength
 
-// newAPIKey returns a fresh key for id and the hash to store.
+// newAPIKey returns a fresh installation key for id and the hash to store.
 func newAPIKey(id string) (key string, hash []byte, err error) {
-	var b [secretBytes]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", nil, fmt.Errorf("store: api key: %w", err)
+	secret, err := newSecret()
+	if err != nil {
+		return "", nil, err
 	}
-	secret := idEncoding.EncodeToString(b[:])
 	return APIKeyPrefix + id + "_" + secret, apiKeyHash(id, secret), nil
 }
 
@@ -74,13 +68,10 @@ func (s *Store) Authenticate(ctx context.Context, apiKey string) (*Installation,
 	if err != nil {
 		return nil, fmt.Errorf("store: authenticate %s: %w", id, err)
 	}
-	// Only the hash is looked at before the comparison, so a wrong secret and an unknown id cost the
-	// same: one read, one SHA-256, one constant-time compare.
-	want := unknownKeyHash
-	if h, ok := out[attrAPIKeyHash].(*types.AttributeValueMemberB); ok && len(h.Value) == sha256.Size {
-		want = h.Value
-	}
-	if subtle.ConstantTimeCompare(got, want) != 1 || out == nil {
+	// Only the hashes are looked at before the comparison, so a wrong secret and an unknown id cost
+	// the same: one read, one SHA-256, a constant-time compare per stored key.
+	kid, entry := matchKey(got, out)
+	if kid == "" || out == nil {
 		return nil, fmt.Errorf("store: authenticate: %w", ErrUnauthorized)
 	}
 	it, err := parseItem(out)
@@ -91,42 +82,12 @@ func (s *Store) Authenticate(ctx context.Context, apiKey string) (*Installation,
 	if err != nil {
 		return nil, fmt.Errorf("store: authenticate %s: %w", id, err)
 	}
+	last := entry.LastUsedAt
+	if kid == legacyKeyID {
+		if n, ok := out[attrLegacyLastUsed].(*types.AttributeValueMemberN); ok {
+			_ = attributevalue.Unmarshal(n, &last)
+		}
+	}
+	s.touchKey(ctx, id, kid, last)
 	return inst, nil
-}
-
-// IssueAPIKey replaces the installation's API key with a new one and returns it; the old key stops
-// working at once. The key is returned only here and never stored in plain. It does not change the
-// version: no token changes, so no refresh in flight is disturbed.
-func (s *Store) IssueAPIKey(ctx context.Context, id string) (string, error) {
-	if !validID(id) {
-		return "", fmt.Errorf("store: issue api key: %w", ErrNotFound)
-	}
-	key, hash, err := newAPIKey(id)
-	if err != nil {
-		return "", err
-	}
-	expr, err := expression.NewBuilder().
-		WithUpdate(expression.Set(expression.Name(attrAPIKeyHash), expression.Value(hash)).
-			Set(expression.Name(attrUpdatedAt), expression.Value(millis(s.now())))).
-		WithCondition(expression.AttributeExists(expression.Name(AttrPK))).
-		Build()
-	if err != nil {
-		return "", fmt.Errorf("store: issue api key %s: %w", id, err)
-	}
-	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(s.table),
-		Key:                       key_(id),
-		UpdateExpression:          expr.Update(),
-		ConditionExpression:       expr.Condition(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
-		return "", fmt.Errorf("store: issue api key %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return "", fmt.Errorf("store: issue api key %s: %w", id, err)
-	}
-	return key, nil
 }

@@ -47,6 +47,10 @@ func (d *fuzzDB) Query(context.Context, *dynamodb.QueryInput, ...func(*dynamodb.
 	return nil, errors.New("fuzzDB: Query not expected")
 }
 
+func (d *fuzzDB) Scan(context.Context, *dynamodb.ScanInput, ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	return nil, errors.New("fuzzDB: Scan not expected")
+}
+
 // FuzzAuthenticateAPIKey feeds arbitrary strings to Authenticate (and so to parseAPIKey) against a
 // table holding one installation. Only the exact key issued authenticates; every other input gives the
 // same ErrUnauthorized error text (unknown installation and wrong secret alike), a malformed key costs

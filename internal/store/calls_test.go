@@ -54,6 +54,11 @@ func (c *countingDB) Query(ctx context.Context, in *dynamodb.QueryInput, o ...fu
 	return c.Client.Query(ctx, in, o...)
 }
 
+func (c *countingDB) Scan(ctx context.Context, in *dynamodb.ScanInput, o ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
+	c.count("Scan")
+	return c.Client.Scan(ctx, in, o...)
+}
+
 func TestOperations_CostOneRequestEach(t *testing.T) {
 	f := newFixture(t)
 	db := &countingDB{Client: f.db, calls: map[string]int{}}
@@ -72,10 +77,18 @@ func TestOperations_CostOneRequestEach(t *testing.T) {
 			inst, key, err = st.Install(ctx, f.grant("org-1", "acct-1", time.Minute, "x"))
 			return err
 		}, map[string]int{"UpdateItem": 1}},
+		// The first use records last_used_at; later uses within LastUsedResolution only read.
+		{"Authenticate (first use)", func() error { _, err := st.Authenticate(ctx, key); return err }, map[string]int{"GetItem": 1, "UpdateItem": 1}},
 		{"Authenticate", func() error { _, err := st.Authenticate(ctx, key); return err }, map[string]int{"GetItem": 1}},
+		{"Reinstall (fresh-start condition fails, then the reinstall write)", func() (err error) {
+			_, _, err = st.Install(ctx, f.grant("org-1", "acct-1", time.Minute, "x2"))
+			inst, _ = st.Get(ctx, inst.ID)
+			return err
+		}, map[string]int{"UpdateItem": 2, "GetItem": 2}},
 		{"Authenticate with a malformed key", func() error { return want(st.Authenticate(ctx, "lca_nope"))(store.ErrUnauthorized) }, map[string]int{}},
 		{"Get", func() error { _, err := st.Get(ctx, inst.ID); return err }, map[string]int{"GetItem": 1}},
-		{"IssueAPIKey", func() (err error) { key, err = st.IssueAPIKey(ctx, inst.ID); return err }, map[string]int{"UpdateItem": 1}},
+		{"CreateInstallationKey", func() (err error) { _, key, err = st.CreateInstallationKey(ctx, inst.ID, "n"); return err }, map[string]int{"UpdateItem": 1}},
+		{"ListInstallations", func() error { _, err := st.ListInstallations(ctx, store.ListOptions{Limit: 10}); return err }, map[string]int{"Scan": 1}},
 		{"ListDue", func() error {
 			_, err := st.ListDue(ctx, f.clock.Now().Add(time.Hour), store.DueShard(inst.ID), "", 10)
 			return err

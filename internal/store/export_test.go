@@ -24,3 +24,6 @@ func (s *Store) ItemForTest(ctx context.Context, g Grant, now time.Time) (map[st
 		Version: 1, CreatedAt: millis(now), UpdatedAt: millis(now), DueShard: &shard, DueAt: &dueAt,
 	})
 }
+
+// LegacyKeyHashForTest is the api_key_hash an item written before several keys existed holds.
+func LegacyKeyHashForTest(id, secret string) []byte { return apiKeyHash(id, secret) }

@@ -84,11 +84,17 @@ func (s *Store) update(ctx context.Context, id string, u expression.UpdateBuilde
 	return out.Attributes, false, nil, nil
 }
 
-// Install creates or updates the installation of a code exchange's grant, in one conditional write:
-// tokens replaced, status active (a reauthorization_required installation is reactivated), version + 1,
-// any lease and last error cleared, created_at kept, and a new API key issued. The key is returned once;
-// only its hash is stored. An older refresh still in flight cannot overwrite the result: its
-// CompleteRefresh fails with ErrVersionConflict.
+// Install creates or updates the installation of a code exchange's grant: tokens replaced, status
+// active (a reauthorization_required installation is reactivated), version + 1, any lease and last
+// error cleared, created_at kept. Keys depend on what was there:
+//   - a fresh start (no item yet, or an uninstalled one) issues a new installation key, returned once
+//     (only its hash is stored), and drops any keys the item had;
+//   - a reinstall (active or reauthorization_required) keeps every key working and returns "" as the
+//     key: a reinstall that anyone can trigger must not revoke a working integration's key.
+//
+// A first install costs one conditional write, a reinstall two (the fresh-start condition fails
+// first). An older refresh still in flight cannot overwrite the result: its CompleteRefresh fails with
+// ErrVersionConflict.
 func (s *Store) Install(ctx context.Context, g Grant) (*Installation, string, error) {
 	if err := validateGrant(g, true); err != nil {
 		return nil, "", fmt.Errorf("store: install: %w", err)
@@ -98,11 +104,55 @@ func (s *Store) Install(ctx context.Context, g Grant) (*Installation, string, er
 	if err != nil {
 		return nil, "", fmt.Errorf("store: install %s: %w", id, err)
 	}
-	apiKey, hash, err := newAPIKey(id)
-	if err != nil {
-		return nil, "", err
+	// The id is a hash of (organization, account); the conditions turn a collision into an error
+	// instead of a silent takeover of another installation.
+	ours := name(attrOrganizationID).Equal(value(g.OrganizationID)).And(name(attrAccountID).Equal(value(g.AccountID)))
+	uninstalled := name(attrStatus).Equal(value(string(StatusUninstalled)))
+	for attempt := 0; attempt < 3; attempt++ {
+		apiKey, hash, err := newAPIKey(id)
+		if err != nil {
+			return nil, "", err
+		}
+		kid, err := newKeyID()
+		if err != nil {
+			return nil, "", err
+		}
+		now := millis(s.now())
+		entry := keyEntry{Hash: hash, Name: "issued at install", CreatedAt: now}
+		fresh := s.installUpdate(id, g, access, refresh, now).
+			Set(name(attrAPIKeys), value(map[string]keyEntry{kid: entry})).
+			Remove(name(attrAPIKeyHash)).Remove(name(attrLegacyLastUsed))
+		newItem, failed, old, err := s.update(ctx, id, fresh, expression.AttributeNotExists(name(AttrPK)).Or(ours.And(uninstalled)))
+		if err != nil {
+			return nil, "", fmt.Errorf("store: install %s: %w", id, err)
+		}
+		if !failed {
+			return s.installed(id, newItem, g, apiKey)
+		}
+		if e := installConflict(id, old, g); e != nil || old == nil {
+			if e != nil {
+				return nil, "", e
+			}
+			continue // deleted in between: a fresh start after all
+		}
+		newItem, failed, old, err = s.update(ctx, id, s.installUpdate(id, g, access, refresh, now),
+			expression.AttributeExists(name(AttrPK)).And(ours).And(name(attrStatus).NotEqual(value(string(StatusUninstalled)))))
+		if err != nil {
+			return nil, "", fmt.Errorf("store: install %s: %w", id, err)
+		}
+		if !failed {
+			return s.installed(id, newItem, g, "")
+		}
+		if e := installConflict(id, old, g); e != nil {
+			return nil, "", e
+		}
+		// Uninstalled or deleted in between: decide again.
 	}
-	now := millis(s.now())
+	return nil, "", fmt.Errorf("store: install %s: the installation kept changing; try again", id)
+}
+
+// installUpdate is the part of an Install write common to a fresh start and a reinstall.
+func (s *Store) installUpdate(id string, g Grant, access, refresh string, now int64) expression.UpdateBuilder {
 	u := expression.Set(name(attrOrganizationID), value(g.OrganizationID)).
 		Set(name(attrAccountID), value(g.AccountID)).
 		Set(name(attrAccessToken), value(access)).
@@ -115,24 +165,30 @@ func (s *Store) Install(ctx context.Context, g Grant) (*Installation, string, er
 		// ADD treats a missing version as 0: 1 for a new installation, +1 for a reinstall.
 		Add(name(attrVersion), value(1)).
 		Set(name(attrCreatedAt), name(attrCreatedAt).IfNotExists(value(now))).
-		Set(name(attrUpdatedAt), value(now)).
-		Set(name(attrAPIKeyHash), value(hash))
+		Set(name(attrUpdatedAt), value(now))
 	if g.Region != "" {
 		u = u.Set(name(attrRegion), value(g.Region))
 	}
 	u = setDue(u, id, g.ExpiresAt)
-	u = removeAll(u, append(append([]string{attrStatusReason}, leaseAttrs...), lastErrorAttrs...)...)
-	// The id is a hash of (organization, account); the condition turns a collision into an error
-	// instead of a silent takeover of another installation.
-	c := expression.AttributeNotExists(name(AttrPK)).Or(
-		name(attrOrganizationID).Equal(value(g.OrganizationID)).And(name(attrAccountID).Equal(value(g.AccountID))))
-	newItem, failed, _, err := s.update(ctx, id, u, c)
+	return removeAll(u, append(append([]string{attrStatusReason}, leaseAttrs...), lastErrorAttrs...)...)
+}
+
+// installConflict reports an item under the id that belongs to another organization/account.
+func installConflict(id string, old map[string]types.AttributeValue, g Grant) error {
+	if old == nil {
+		return nil
+	}
+	it, err := parseItem(old)
 	if err != nil {
-		return nil, "", fmt.Errorf("store: install %s: %w", id, err)
+		return fmt.Errorf("store: install %s: %w", id, err)
 	}
-	if failed {
-		return nil, "", fmt.Errorf("store: install %s: the id is taken by another organization/account", id)
+	if it.OrganizationID != g.OrganizationID || it.AccountID != g.AccountID {
+		return fmt.Errorf("store: install %s: the id is taken by another organization/account", id)
 	}
+	return nil
+}
+
+func (s *Store) installed(id string, newItem map[string]types.AttributeValue, g Grant, apiKey string) (*Installation, string, error) {
 	it, err := parseItem(newItem)
 	if err != nil {
 		return nil, "", fmt.Errorf("store: install %s: %w", id, err)

@@ -128,14 +128,16 @@ func TestInstall_StoresNoPlaintextTokenOrKey(t *testing.T) {
 			}
 		}
 	}
-	for _, attr := range []string{"access_token", "refresh_token", "api_key_hash", store.AttrDueShard, store.AttrDueAt} {
+	for _, attr := range []string{"access_token", "refresh_token", "api_keys", store.AttrDueShard, store.AttrDueAt} {
 		if item[attr] == nil {
 			t.Errorf("attribute %s missing from the stored item", attr)
 		}
 	}
 }
 
-func TestInstall_ReinstallUpdatesSameItemKeepsCreatedAtAndReplacesKey(t *testing.T) {
+// Issue 12 changed this: a reinstall used to replace the key; now it keeps every key working and
+// issues none (a forced reinstall must not break a working integration).
+func TestInstall_ReinstallUpdatesSameItemKeepsCreatedAtAndKeepsKey(t *testing.T) {
 	f := newFixture(t)
 	first, oldKey := f.install(t, "org-1", "acct-1", time.Hour)
 	created := f.clock.Now()
@@ -154,11 +156,11 @@ func TestInstall_ReinstallUpdatesSameItemKeepsCreatedAtAndReplacesKey(t *testing
 	if got := f.get(t, first.ID); got.AccessToken != g.AccessToken {
 		t.Errorf("access token not replaced")
 	}
-	if _, err := f.st.Authenticate(ctx, oldKey); !errors.Is(err, store.ErrUnauthorized) {
-		t.Errorf("old key after reinstall: err = %v, want ErrUnauthorized", err)
+	if newKey != "" {
+		t.Errorf("reinstall issued key %q..., want none", newKey[:20])
 	}
-	if _, err := f.st.Authenticate(ctx, newKey); err != nil {
-		t.Errorf("new key: %v", err)
+	if _, err := f.st.Authenticate(ctx, oldKey); err != nil {
+		t.Errorf("old key after reinstall: %v, want it to keep working", err)
 	}
 }
 
@@ -243,31 +245,6 @@ func TestAuthenticate_RejectsEveryBadKeyWithTheSameError(t *testing.T) {
 				t.Errorf("error %q contains the key", err)
 			}
 		})
-	}
-}
-
-func TestIssueAPIKey_ReplacesTheKeyWithoutChangingVersion(t *testing.T) {
-	f := newFixture(t)
-	inst, oldKey := f.install(t, "org-1", "acct-1", time.Hour)
-	newKey, err := f.st.IssueAPIKey(ctx, inst.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if newKey == oldKey || !strings.HasPrefix(newKey, store.APIKeyPrefix+inst.ID+"_") {
-		t.Fatalf("new key %q... does not look fresh", newKey[:30])
-	}
-	if _, err := f.st.Authenticate(ctx, oldKey); !errors.Is(err, store.ErrUnauthorized) {
-		t.Errorf("old key: err = %v, want ErrUnauthorized", err)
-	}
-	got, err := f.st.Authenticate(ctx, newKey)
-	if err != nil {
-		t.Fatalf("new key: %v", err)
-	}
-	if got.Version != inst.Version {
-		t.Errorf("version %d, want %d (a key change is not a token change)", got.Version, inst.Version)
-	}
-	if _, err := f.st.IssueAPIKey(ctx, store.InstallationID("no", "one")); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("IssueAPIKey(unknown): err = %v, want ErrNotFound", err)
 	}
 }
 

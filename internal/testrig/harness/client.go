@@ -142,7 +142,10 @@ type InstallResult struct {
 	OrganizationID string `json:"organization_id"`
 	AccountID      string `json:"account_id"`
 	APIKey         string `json:"api_key"`
-	Fields         map[string]any
+	// Reinstalled: the installation existed (active or needing re-authorization); no key was issued
+	// and its keys keep working.
+	Reinstalled bool `json:"reinstalled"`
+	Fields      map[string]any
 }
 
 // Install runs the whole browser flow (install, consent, callback answering JSON) for accountID and
@@ -156,7 +159,7 @@ func (s *Stack) Install(accountID string) InstallResult {
 		s.T.Fatalf("callback status = %d, want 200; body %s", r.Status, r.Body)
 	}
 	var res InstallResult
-	if err := json.Unmarshal([]byte(r.Body), &res); err != nil || res.APIKey == "" {
+	if err := json.Unmarshal([]byte(r.Body), &res); err != nil || (res.APIKey == "") != res.Reinstalled {
 		s.T.Fatalf("callback body: %v: %s", err, r.Body)
 	}
 	res.Fields = r.JSON(s.T)
