@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"os"
@@ -14,55 +13,27 @@ import (
 
 	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
-	"lcauth/internal/sealing"
 	"lcauth/internal/store"
-	"lcauth/internal/testrig/dynalitetest"
-	"lcauth/internal/testrig/simtest"
+	"lcauth/internal/testrig/harness"
 )
 
-// refreshEnv is a table in dynalite with due installations and a simulator, described by the same
-// environment variables the refresh Lambda gets.
+// refreshEnv is a table in dynalite with due installations and a simulator (a harness stack),
+// described by the same environment variables the refresh Lambda gets.
 type refreshEnv struct {
-	sim   *livechatsim.Simulator
-	st    *store.Store
+	*harness.Stack
 	env   map[string]string
 	insts []*store.Installation
 }
 
 func newRefreshEnv(t *testing.T, due int) *refreshEnv {
 	t.Helper()
-	sim, srv := simtest.NewServer(t, livechatsim.Options{})
+	e := &refreshEnv{Stack: harness.New(t, harness.Options{})}
 	// Tokens that expire in 30 minutes are due in the default 60-minute window, on the real clock
 	// the command uses.
-	sim.SetTokenLifetime(30 * time.Minute)
-	db, table := dynalitetest.Table(t)
-	key := bytes.Repeat([]byte{7}, sealing.KeySize)
-	sealer, err := sealing.NewStatic(sealing.StaticKeyID(key), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &refreshEnv{
-		sim: sim,
-		st:  store.New(db, table, sealer),
-		env: map[string]string{
-			"LIVECHAT_CLIENT_ID":     sim.ClientID(),
-			"LIVECHAT_CLIENT_SECRET": sim.ClientSecret(),
-			"LIVECHAT_ACCOUNTS_URL":  srv.URL,
-			"LIVECHAT_API_URL":       srv.URL,
-			"LCAUTH_TABLE":           table,
-			"DYNAMODB_ENDPOINT":      dynalitetest.Server(t).Endpoint(),
-			"LCAUTH_SEALING_KEY":     base64.StdEncoding.EncodeToString(key),
-		},
-	}
+	e.Sim.SetTokenLifetime(30 * time.Minute)
+	e.env = e.ProcessEnv()
 	for range due {
-		acc := sim.AddAccount(livechatsim.Account{})
-		tok := sim.GrantTokens(acc.AccountID)
-		inst, _, err := e.st.Install(context.Background(), store.Grant{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken,
-			TokenType: tok.TokenType, Scope: tok.Scope, ExpiresAt: tok.Expiry, OrganizationID: tok.OrganizationID,
-			AccountID: tok.AccountID, Region: tok.Region})
-		if err != nil {
-			t.Fatal(err)
-		}
+		inst, _, _ := e.InstallDirect(livechatsim.Account{})
 		e.insts = append(e.insts, inst)
 	}
 	return e
@@ -91,8 +62,8 @@ func TestRunRefresh_RefreshesDueInstallationsAndPrintsASummary(t *testing.T) {
 		t.Errorf("summary = %s, want 3 due and refreshed", stdout)
 	}
 	for _, inst := range e.insts {
-		got, err := e.st.Get(context.Background(), inst.ID)
-		if err != nil || got.AccessToken == inst.AccessToken || !e.sim.TokenValid(got.AccessToken) {
+		got, err := e.Store.Get(context.Background(), inst.ID)
+		if err != nil || got.AccessToken == inst.AccessToken || !e.Sim.TokenValid(got.AccessToken) {
 			t.Errorf("%s: not refreshed (%v)", inst.ID, err)
 		}
 		if strings.Contains(stderr, inst.AccessToken) || strings.Contains(stderr, inst.RefreshToken) || strings.Contains(stderr, got.AccessToken) {

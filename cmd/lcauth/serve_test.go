@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"io"
 	"net/http"
 	"strings"
@@ -12,9 +11,7 @@ import (
 	"time"
 
 	"lcauth/internal/config"
-	"lcauth/internal/livechatsim"
-	"lcauth/internal/testrig/dynalitetest"
-	"lcauth/internal/testrig/simtest"
+	"lcauth/internal/testrig/harness"
 )
 
 // lineWriter hands over the first line written to it.
@@ -36,19 +33,9 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 }
 
 func TestServe_ServesTheHandlersUntilCancelled(t *testing.T) {
-	sim, simSrv := simtest.NewServer(t, livechatsim.Options{})
-	_, table := dynalitetest.Table(t)
-	env := map[string]string{
-		config.EnvClientID:         sim.ClientID(),
-		config.EnvClientSecret:     sim.ClientSecret(),
-		config.EnvRedirectURL:      "http://127.0.0.1:1/callback",
-		config.EnvAccountsURL:      simSrv.URL,
-		config.EnvAPIURL:           simSrv.URL,
-		config.EnvTable:            table,
-		config.EnvDynamoDBEndpoint: dynalitetest.Server(t).Endpoint(),
-		config.EnvSealingKey:       base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{9}, 32)),
-		config.EnvAddr:             "127.0.0.1:0",
-	}
+	s := harness.New(t, harness.Options{})
+	env := s.ProcessEnv()
+	env[config.EnvAddr] = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(t.Context())
 	out := &lineWriter{line: make(chan string, 1)}
 	errc := make(chan error, 1)
@@ -70,7 +57,7 @@ func TestServe_ServesTheHandlersUntilCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), simSrv.URL) {
+	if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), s.SimURL) {
 		t.Fatalf("/install: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp, err = http.Get(base + "/chats")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"lcauth/internal/livechatsim"
 	"lcauth/internal/testrig/harness"
 )
 
@@ -48,7 +49,7 @@ func TestLoad_ConcurrentChatsWhileTokensExpire(t *testing.T) {
 	}
 	tenants := make([]tenant, loadInstallations)
 	for i := range tenants {
-		inst, key, acc := s.installDirect()
+		inst, key, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
 		r := s.Chats(key, "limit=100")
 		if r.Status != http.StatusOK {
 			t.Fatalf("baseline: %d %s", r.Status, r.Body)

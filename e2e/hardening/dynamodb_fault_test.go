@@ -29,7 +29,7 @@ func (s *stack) passRefresherWith(lc refresh.TokenClient, metrics *syncbuf.Buffe
 // stays throttled gives a JSON 5xx with the store named in the log line and no API key in it.
 func TestFault_DynamoDBThrottlingOnChats(t *testing.T) {
 	s := newStack(t, harness.Options{})
-	inst, key, _ := s.installDirect()
+	inst, key, _ := s.InstallDirect(livechatsim.Account{Chats: 3})
 
 	s.DB.Add(harness.Rule{Op: "GetItem", Kind: harness.Throttle, Times: 1})
 	if r := s.Chats(key, "limit=3"); r.Status != http.StatusOK {
@@ -89,7 +89,7 @@ func TestFault_DynamoDBThrottledDuringPass(t *testing.T) {
 	s := newStack(t, harness.Options{})
 	var insts []*store.Installation
 	for range 3 {
-		inst, _, _ := s.installDirect()
+		inst, _, _ := s.InstallDirect(livechatsim.Account{Chats: 3})
 		insts = append(insts, inst)
 	}
 	s.Sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
@@ -130,7 +130,7 @@ func TestFault_DynamoDBGoesAwayMidPass(t *testing.T) {
 	var insts []*store.Installation
 	var accs []livechatsim.Account
 	for range n {
-		inst, _, acc := s.installDirect()
+		inst, _, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
 		insts, accs = append(insts, inst), append(accs, acc)
 	}
 	s.Sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
@@ -202,7 +202,7 @@ func TestFault_RefreshSucceedsButSaveFails(t *testing.T) {
 	s := newStack(t, harness.Options{})
 
 	t.Run("scheduled pass", func(t *testing.T) {
-		inst, key, acc := s.installDirect()
+		inst, key, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
 		s.Sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
 		metrics := &syncbuf.Buffer{}
 		sum, _ := s.passRefresherWith(&savedFailsClient{inner: s.App.LiveChat(), db: s.DB}, metrics).RunPass(context.Background())
@@ -232,7 +232,7 @@ func TestFault_RefreshSucceedsButSaveFails(t *testing.T) {
 	})
 
 	t.Run("on demand in /chats", func(t *testing.T) {
-		inst, key, acc := s.installDirect()
+		inst, key, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
 		s.Sim.Advance(livechatsim.DefaultTokenLifetime + time.Minute)
 		// The key's first use is recorded (last_used_at), the lease taken, LiveChat answers, the save
 		// fails.
@@ -326,7 +326,7 @@ func TestFault_DynamoDBFailsAtEachRefreshStep(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStack(t, harness.Options{})
-			inst, _, acc := s.installDirect()
+			inst, _, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
 			s.Sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
 			if tt.prepare != nil {
 				tt.prepare(s, acc)
@@ -419,7 +419,7 @@ func TestFault_ConditionalFailureAtEachRefreshStep(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newStack(t, harness.Options{})
-			inst, _, acc := s.installDirect()
+			inst, _, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
 			s.Sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
 			if tt.prepare != nil {
 				tt.prepare(s, acc)

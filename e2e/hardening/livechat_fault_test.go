@@ -16,22 +16,6 @@ import (
 	"lcauth/internal/testrig/syncbuf"
 )
 
-// installDirect saves an installation for a new simulator account with tokens minted by the
-// simulator, without the browser flow; it returns the installation, its API key and the account.
-func (s *stack) installDirect() (*store.Installation, string, livechatsim.Account) {
-	s.T.Helper()
-	acc := s.Sim.AddAccount(livechatsim.Account{Chats: 3})
-	tok := s.Sim.GrantTokens(acc.AccountID)
-	inst, key, err := s.Store.Install(context.Background(), store.Grant{
-		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, Scope: tok.Scope,
-		ExpiresAt: tok.Expiry, OrganizationID: tok.OrganizationID, AccountID: tok.AccountID, Region: tok.Region,
-	})
-	if err != nil {
-		s.T.Fatalf("install: %v", err)
-	}
-	return inst, key, acc
-}
-
 // unchanged asserts that the stored installation still has before's tokens and version and is active:
 // a fault lost nothing and marked nothing.
 func (s *stack) unchanged(before *store.Installation) *store.Installation {
@@ -80,7 +64,7 @@ func metricValue(metrics, name string) float64 {
 // with the right status (or 200 when it merely was slow), touches no token and marks nothing.
 func TestFault_ListChatsFailuresAnswerJSONAndKeepTokens(t *testing.T) {
 	s := newStack(t, harness.Options{LiveChatTimeout: time.Second})
-	inst, key, acc := s.installDirect()
+	inst, key, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
 	tests := []struct {
 		name   string
 		fault  livechatsim.Fault
@@ -171,7 +155,7 @@ func TestFault_ListChatsFailuresAnswerJSONAndKeepTokens(t *testing.T) {
 // about to expire but still valid, a failed refresh falls back to the old token.
 func TestFault_TokenEndpointFailuresDuringChats(t *testing.T) {
 	s := newStack(t, harness.Options{LiveChatTimeout: time.Second})
-	inst, key, acc := s.installDirect()
+	inst, key, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
 	s.Sim.Advance(livechatsim.DefaultTokenLifetime + time.Minute) // expired
 	tests := []struct {
 		name   string
@@ -244,7 +228,7 @@ func TestFault_TokenEndpointFailuresDuringPass(t *testing.T) {
 	var insts []*store.Installation
 	var accs []livechatsim.Account
 	for range 3 {
-		inst, _, acc := s.installDirect()
+		inst, _, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
 		insts, accs = append(insts, inst), append(accs, acc)
 	}
 	s.Sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute) // due within the default 60m window

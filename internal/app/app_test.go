@@ -42,7 +42,7 @@ type stack struct {
 func newStack(t *testing.T) *stack {
 	t.Helper()
 	s := &stack{Stack: harness.New(t, harness.Options{ClientSecret: clientSecret, Account: &livechatsim.Account{Chats: 5}})}
-	s.Env[config.EnvDynamoDBEndpoint] = dynalitetest.Server(t).Endpoint()
+	s.Env = s.ProcessEnv()
 	return s
 }
 

@@ -277,3 +277,30 @@ func newDynamoDB(endpoint string, t http.RoundTripper) *dynamodb.Client {
 		Retryer:      FastRetryer(),
 	})
 }
+
+// InstallDirect adds acct to the simulator and saves an installation for it with tokens the
+// simulator mints, without the browser flow; it returns the installation, its API key and the
+// account as added.
+func (s *Stack) InstallDirect(acct livechatsim.Account) (*store.Installation, string, livechatsim.Account) {
+	s.T.Helper()
+	acc := s.Sim.AddAccount(acct)
+	tok := s.Sim.GrantTokens(acc.AccountID)
+	inst, key, err := s.Store.Install(context.Background(), store.Grant{
+		AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, Scope: tok.Scope,
+		ExpiresAt: tok.Expiry, OrganizationID: tok.OrganizationID, AccountID: tok.AccountID, Region: tok.Region,
+	})
+	if err != nil {
+		s.T.Fatalf("install: %v", err)
+	}
+	return inst, key, acc
+}
+
+// ProcessEnv returns a copy of Env plus DYNAMODB_ENDPOINT: the configuration of another lcauth
+// process (a command, a Lambda handler, a second App) on this stack's simulator and table.
+func (s *Stack) ProcessEnv() map[string]string {
+	env := map[string]string{config.EnvDynamoDBEndpoint: dynalitetest.Server(s.T).Endpoint()}
+	for k, v := range s.Env {
+		env[k] = v
+	}
+	return env
+}
