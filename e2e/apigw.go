@@ -165,10 +165,38 @@ func NewRequestEvent(req *http.Request, routeKey string, pathParams map[string]s
 	if sourceIP == "" {
 		sourceIP = "203.0.113.10"
 	}
-	host := req.Host
-	if host == "" {
-		host = req.URL.Host
+	headers, cookies := eventHeaders(req)
+	hostname := forwardedHeaders(req, headers, sourceIP)
+	body, encoded, err := eventBody(req, headers)
+	if err != nil {
+		return events.APIGatewayV2HTTPRequest{}, err
 	}
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	path := req.URL.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	return events.APIGatewayV2HTTPRequest{
+		Version:               "2.0",
+		RouteKey:              routeKey,
+		RawPath:               path,
+		RawQueryString:        req.URL.RawQuery,
+		Cookies:               cookies,
+		Headers:               headers,
+		QueryStringParameters: eventQuery(req.URL.RawQuery),
+		PathParameters:        pathParams,
+		Body:                  body,
+		IsBase64Encoded:       encoded,
+		RequestContext:        requestContext(req, routeKey, hostname, method, path, sourceIP, now),
+	}, nil
+}
+
+// eventHeaders returns req's headers as API Gateway passes them (lower-case names, repeated values
+// joined with commas) and its cookies split into the event's cookies array.
+func eventHeaders(req *http.Request) (map[string]string, []string) {
 	headers := map[string]string{}
 	var cookies []string
 	for name, values := range req.Header {
@@ -184,6 +212,16 @@ func NewRequestEvent(req *http.Request, routeKey string, pathParams map[string]s
 			continue
 		}
 		headers[lname] = strings.Join(values, ",")
+	}
+	return headers, cookies
+}
+
+// forwardedHeaders sets host and the x-forwarded-* headers API Gateway adds, and returns the host
+// name (without port) the request was sent to.
+func forwardedHeaders(req *http.Request, headers map[string]string, sourceIP string) string {
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
 	}
 	hostname := host
 	if h, _, err := net.SplitHostPort(host); err == nil {
@@ -201,71 +239,64 @@ func NewRequestEvent(req *http.Request, routeKey string, pathParams map[string]s
 	headers["x-forwarded-for"] = sourceIP
 	headers["x-forwarded-proto"] = scheme
 	headers["x-forwarded-port"] = port
+	return hostname
+}
 
+// eventBody reads req's body (up to MaxPayloadBytes+1), sets content-length, and returns it as the
+// event carries it: as is when it is text, base64 otherwise.
+func eventBody(req *http.Request, headers map[string]string) (string, bool, error) {
 	var body []byte
 	if req.Body != nil && req.Body != http.NoBody {
 		var err error
 		body, err = io.ReadAll(io.LimitReader(req.Body, MaxPayloadBytes+1))
 		if err != nil {
-			return events.APIGatewayV2HTTPRequest{}, fmt.Errorf("e2e: read request body: %w", err)
+			return "", false, fmt.Errorf("e2e: read request body: %w", err)
 		}
 		if len(body) > 0 {
 			headers["content-length"] = strconv.Itoa(len(body))
 		}
 	}
-	encoded := len(body) > 0 && !isText(req.Header.Get("Content-Type"), body)
-	bodyStr := string(body)
-	if encoded {
-		bodyStr = base64.StdEncoding.EncodeToString(body)
+	if len(body) > 0 && !isText(req.Header.Get("Content-Type"), body) {
+		return base64.StdEncoding.EncodeToString(body), true, nil
 	}
+	return string(body), false, nil
+}
 
-	var query map[string]string
-	if vals, err := url.ParseQuery(req.URL.RawQuery); err == nil && len(vals) > 0 {
-		query = make(map[string]string, len(vals))
-		for k, v := range vals {
-			query[k] = strings.Join(v, ",")
-		}
+// eventQuery returns the query parameters as the event's map (repeated values joined with commas),
+// nil when there are none.
+func eventQuery(rawQuery string) map[string]string {
+	vals, err := url.ParseQuery(rawQuery)
+	if err != nil || len(vals) == 0 {
+		return nil
 	}
+	query := make(map[string]string, len(vals))
+	for k, v := range vals {
+		query[k] = strings.Join(v, ",")
+	}
+	return query
+}
 
-	method := req.Method
-	if method == "" {
-		method = http.MethodGet
-	}
-	path := req.URL.EscapedPath()
-	if path == "" {
-		path = "/"
-	}
+// requestContext is the event's requestContext for a request to hostname at now.
+func requestContext(req *http.Request, routeKey, hostname, method, path, sourceIP string, now time.Time) events.APIGatewayV2HTTPRequestContext {
 	domainPrefix, _, _ := strings.Cut(hostname, ".")
-	return events.APIGatewayV2HTTPRequest{
-		Version:               "2.0",
-		RouteKey:              routeKey,
-		RawPath:               path,
-		RawQueryString:        req.URL.RawQuery,
-		Cookies:               cookies,
-		Headers:               headers,
-		QueryStringParameters: query,
-		PathParameters:        pathParams,
-		Body:                  bodyStr,
-		IsBase64Encoded:       encoded,
-		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RouteKey:     routeKey,
-			AccountID:    "111122223333",
-			Stage:        "$default",
-			RequestID:    randomID(),
-			APIID:        domainPrefix,
-			DomainName:   hostname,
-			DomainPrefix: domainPrefix,
-			Time:         now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
-			TimeEpoch:    now.UnixMilli(),
-			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
-				Method:    method,
-				Path:      path,
-				Protocol:  "HTTP/1.1",
-				SourceIP:  sourceIP,
-				UserAgent: req.Header.Get("User-Agent"),
-			},
+	return events.APIGatewayV2HTTPRequestContext{
+		RouteKey:     routeKey,
+		AccountID:    "111122223333",
+		Stage:        "$default",
+		RequestID:    randomID(),
+		APIID:        domainPrefix,
+		DomainName:   hostname,
+		DomainPrefix: domainPrefix,
+		Time:         now.UTC().Format("02/Jan/2006:15:04:05 -0700"),
+		TimeEpoch:    now.UnixMilli(),
+		HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{
+			Method:    method,
+			Path:      path,
+			Protocol:  "HTTP/1.1",
+			SourceIP:  sourceIP,
+			UserAgent: req.Header.Get("User-Agent"),
 		},
-	}, nil
+	}
 }
 
 // isText reports whether API Gateway would pass a body as text: a textual content type and UTF-8.

@@ -137,7 +137,7 @@ func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
 // the clear (the simulator's access tokens start with the region, "dal:").
 func assertNoPlainTokensInTable(t *testing.T, ctx context.Context, w *world) {
 	t.Helper()
-	out, err := w.dynamo.Client(ctx).Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(worldTable)})
+	out, err := w.db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(w.table)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"lcauth/internal/config"
+	"lcauth/internal/testrig/dynalitetest"
 )
 
 // buildDir holds the binaries built for this test run; TestMain removes it.
@@ -25,6 +26,7 @@ func TestMain(m *testing.M) {
 	}
 	buildDir = dir
 	code := m.Run()
+	dynalitetest.Stop()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -43,45 +45,44 @@ type onceBuild struct {
 
 var lambdaBuild, toolBuild onceBuild
 
-// lambdas builds the four functions and the hello-world Lambda once per test run, the way `make
-// build` does but for the host architecture, and returns their paths by name.
-func lambdas(tb testing.TB) map[string]string {
+// get runs build once per test run and returns the binaries it built by name; what names them in
+// the failure.
+func (b *onceBuild) get(tb testing.TB, what string, build func(ctx context.Context, root string) (map[string]string, error)) map[string]string {
 	tb.Helper()
-	lambdaBuild.once.Do(func() {
+	b.once.Do(func() {
 		root, err := RepoRoot()
 		if err != nil {
-			lambdaBuild.err = err
+			b.err = err
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
+		b.bins, b.err = build(ctx, root)
+	})
+	if b.err != nil {
+		tb.Fatalf("build %s: %v", what, b.err)
+	}
+	return b.bins
+}
+
+// lambdas builds the functions and the hello-world Lambda once per test run, the way `make
+// build` does but for the host architecture, and returns their paths by name.
+func lambdas(tb testing.TB) map[string]string {
+	tb.Helper()
+	return lambdaBuild.get(tb, "the Lambda functions", func(ctx context.Context, root string) (map[string]string, error) {
 		pkgs := []string{"./e2e/testdata/" + helloName}
 		for _, fn := range functionNames {
 			pkgs = append(pkgs, "./functions/"+fn)
 		}
-		lambdaBuild.bins, lambdaBuild.err = BuildLambdas(ctx, root, filepath.Join(buildDir, "lambda"), pkgs...)
+		return BuildLambdas(ctx, root, filepath.Join(buildDir, "lambda"), pkgs...)
 	})
-	if lambdaBuild.err != nil {
-		tb.Fatalf("build the Lambda functions: %v", lambdaBuild.err)
-	}
-	return lambdaBuild.bins
 }
 
 // tools builds the Runtime Interface Emulator and cmd/lcauth once per test run.
 func tools(tb testing.TB) (rie, lcauth string) {
 	tb.Helper()
-	toolBuild.once.Do(func() {
-		root, err := RepoRoot()
-		if err != nil {
-			toolBuild.err = err
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		defer cancel()
-		toolBuild.bins, toolBuild.err = BuildTools(ctx, root, filepath.Join(buildDir, "tools"), RIEPackage, "./cmd/lcauth")
+	bins := toolBuild.get(tb, "the emulator and lcauth", func(ctx context.Context, root string) (map[string]string, error) {
+		return BuildTools(ctx, root, filepath.Join(buildDir, "tools"), RIEPackage, "./cmd/lcauth")
 	})
-	if toolBuild.err != nil {
-		tb.Fatalf("build the emulator and lcauth: %v", toolBuild.err)
-	}
-	return toolBuild.bins["aws-lambda-rie"], toolBuild.bins["lcauth"]
+	return bins["aws-lambda-rie"], bins["lcauth"]
 }

@@ -9,11 +9,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"lcauth/internal/config"
 	"lcauth/internal/dynalite"
 	"lcauth/internal/httpapi"
 	"lcauth/internal/livechatsim"
+	"lcauth/internal/testrig/dynalitetest"
 	"lcauth/internal/testrig/kmsfake"
+	"lcauth/internal/testrig/simtest"
 	"lcauth/internal/testrig/smfake"
 	"lcauth/internal/testrig/syncbuf"
 )
@@ -23,7 +27,6 @@ import (
 const (
 	worldBaseURL   = "https://lcauth-e2e.execute-api.us-east-1.amazonaws.com"
 	worldSecretARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:lcauth-client-secret-e2eAbC"
-	worldTable     = "lcauth-e2e"
 	worldRegion    = "us-east-1"
 )
 
@@ -36,6 +39,8 @@ type world struct {
 	sm       *smfake.Fake
 	smURL    string
 	dynamo   *dynalite.Server
+	db       *dynamodb.Client
+	table    string
 	kmsKeyID string
 }
 
@@ -48,21 +53,14 @@ type worldOptions struct {
 // newWorld starts the stand-ins; everything stops when the test ends.
 func newWorld(tb testing.TB, opts worldOptions) *world {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	w := &world{}
-
 	secret := "e2e-client-secret-" + randomID()
-	w.sim = livechatsim.New(livechatsim.Options{
+	var simSrv *httptest.Server
+	w.sim, simSrv = simtest.NewServer(tb, livechatsim.Options{
 		ClientSecret:  secret,
 		RedirectURIs:  []string{worldBaseURL + "/callback"},
 		TokenLifetime: opts.TokenLifetime,
 		Seed:          true,
-	})
-	simSrv := httptest.NewServer(w.sim.Handler())
-	tb.Cleanup(func() {
-		w.sim.Close()
-		simSrv.Close()
 	})
 	w.simURL = simSrv.URL
 
@@ -75,15 +73,8 @@ func newWorld(tb testing.TB, opts worldOptions) *world {
 	w.kms = kmsfake.New(tb)
 	w.kmsKeyID = w.kms.CreateKey()
 
-	srv, err := dynalite.Start(ctx, dynalite.Options{})
-	if err != nil {
-		tb.Fatalf("dynalite is required and did not start (run `make setup`): %v", err)
-	}
-	tb.Cleanup(func() { _ = srv.Close() })
-	w.dynamo = srv
-	if err := dynalite.CreateTable(ctx, srv.Client(ctx), worldTable); err != nil {
-		tb.Fatal(err)
-	}
+	w.dynamo = dynalitetest.Server(tb)
+	w.db, w.table = dynalitetest.Table(tb)
 	return w
 }
 
@@ -97,7 +88,7 @@ func (w *world) stackValues() map[string]string {
 		config.EnvAccountsURL:     w.simURL,
 		config.EnvAPIURL:          w.simURL,
 		config.EnvClientSecretARN: worldSecretARN,
-		config.EnvTable:           worldTable,
+		config.EnvTable:           w.table,
 		config.EnvKMSKeyID:        w.kmsKeyID,
 	}
 }

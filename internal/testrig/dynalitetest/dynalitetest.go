@@ -53,10 +53,15 @@ func Start(tb testing.TB) *dynalite.Server {
 //	func TestMain(m *testing.M) { dynalitetest.Main(m) }
 func Main(m *testing.M) {
 	code := m.Run()
+	Stop()
+	os.Exit(code)
+}
+
+// Stop stops the shared server if it was started; for a TestMain that does more than Main.
+func Stop() {
 	if shared.srv != nil {
 		_ = shared.srv.Close()
 	}
-	os.Exit(code)
 }
 
 // Table creates a fresh, uniquely named lcauth table (from store.Schema) in the shared server and
