@@ -23,6 +23,7 @@ import (
 
 	"lcauth/internal/config"
 	"lcauth/internal/httpapi"
+	"lcauth/internal/lifecycle"
 	"lcauth/internal/livechat"
 	"lcauth/internal/refresh"
 	"lcauth/internal/sealing"
@@ -40,6 +41,7 @@ type App struct {
 	lc        *livechat.Client
 	store     *store.Store
 	refresher *refresh.Refresher
+	uninst    *lifecycle.Uninstaller
 	http      *httpapi.Server
 }
 
@@ -164,6 +166,7 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*App, error) {
 			Window: cfg.RefreshWindow, Concurrency: cfg.RefreshConcurrency, Rate: cfg.RefreshRate,
 			Now: a.now, Logger: a.log, OwnerPrefix: prefix, Metrics: o.metrics, MetricsService: cfg.MetricsService,
 		})
+		a.uninst = lifecycle.New(a.store, a.lc, lifecycle.Options{Logger: a.log, Metrics: o.metrics, MetricsService: cfg.MetricsService})
 	}
 
 	if cfg.RedirectURL != "" {
@@ -173,6 +176,9 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*App, error) {
 		}
 		if a.store != nil {
 			hopts.Store, hopts.Refresher = a.store, a.refresher
+		}
+		if err := a.webhookOptions(&hopts, o.sm, awsl); err != nil {
+			return nil, err
 		}
 		if a.http, err = httpapi.New(hopts); err != nil {
 			return nil, fmt.Errorf("app: %w", err)

@@ -65,6 +65,10 @@ type Config struct {
 	RefreshInterval time.Duration
 	// LogLevel is the minimum level logged.
 	LogLevel slog.Level
+	// WebhookSecretARN names the Secrets Manager secret holding the webhook secret (AWS).
+	WebhookSecretARN string
+	// WebhookSecret is the webhook secret itself (local runs).
+	WebhookSecret string
 	// MetricsService is the value of the one dimension (Service) on every metric lcauth emits; the
 	// stack sets its own name, so two stacks in one account never feed each other's alarms.
 	MetricsService string
@@ -72,10 +76,11 @@ type Config struct {
 
 // String describes the configuration without its secrets, so that printing a Config is safe.
 func (c Config) String() string {
-	return fmt.Sprintf("config.Config{ClientID:%q RedirectURL:%q AccountsURL:%q APIURL:%q InstallURL:%q ClientSecretARN:%q ClientSecret:%s Table:%q DynamoDBEndpoint:%q PKCE:%q Addr:%q KMSKeyID:%q SealingKey:%s SecretTTL:%s RefreshWindow:%s RefreshConcurrency:%d RefreshRate:%g RefreshInterval:%s LogLevel:%s MetricsService:%q}",
+	return fmt.Sprintf("config.Config{ClientID:%q RedirectURL:%q AccountsURL:%q APIURL:%q InstallURL:%q ClientSecretARN:%q ClientSecret:%s Table:%q DynamoDBEndpoint:%q PKCE:%q Addr:%q KMSKeyID:%q SealingKey:%s SecretTTL:%s RefreshWindow:%s RefreshConcurrency:%d RefreshRate:%g RefreshInterval:%s LogLevel:%s MetricsService:%q WebhookSecretARN:%q WebhookSecret:%s}",
 		c.ClientID, c.RedirectURL, c.AccountsURL, c.APIURL, c.InstallURL, c.ClientSecretARN, redact(c.ClientSecret != ""),
 		c.Table, c.DynamoDBEndpoint, c.PKCE, c.Addr, c.KMSKeyID, redact(len(c.SealingKey) > 0), c.SecretTTL,
-		c.RefreshWindow, c.RefreshConcurrency, c.RefreshRate, c.RefreshInterval, c.LogLevel, c.MetricsService)
+		c.RefreshWindow, c.RefreshConcurrency, c.RefreshRate, c.RefreshInterval, c.LogLevel, c.MetricsService,
+		c.WebhookSecretARN, redact(c.WebhookSecret != ""))
 }
 
 // GoString redacts like String, for %#v.
@@ -96,6 +101,8 @@ func (c Config) LogValue() slog.Value {
 		slog.String("pkce", c.PKCE),
 		slog.String("kms_key_id", c.KMSKeyID),
 		slog.Bool("sealing_key_set", len(c.SealingKey) > 0),
+		slog.String("webhook_secret_arn", c.WebhookSecretARN),
+		slog.Bool("webhook_secret_set", c.WebhookSecret != ""),
 	)
 }
 
@@ -140,6 +147,7 @@ func LoadFor(getenv func(string) string, functions ...string) (Config, error) {
 	l.local(&c)
 	l.refresh(&c)
 	l.observability(&c)
+	l.webhook(&c)
 	l.requireFor(&c, functions)
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}
@@ -240,6 +248,26 @@ func (l *loader) observability(c *Config) {
 	}
 }
 
+// webhook reads where the webhook secret comes from. A local secret goes into a URL's query string, so
+// it must be URL-safe, and long enough not to be guessed.
+func (l *loader) webhook(c *Config) {
+	c.WebhookSecretARN = l.str(EnvWebhookSecretARN)
+	c.WebhookSecret = l.str(EnvWebhookSecret)
+	switch {
+	case c.WebhookSecretARN != "" && c.WebhookSecret != "":
+		l.problem(EnvWebhookSecretARN + " and " + EnvWebhookSecret + " are both set; set only one")
+	case c.WebhookSecretARN != "" && !strings.HasPrefix(c.WebhookSecretARN, "arn:"):
+		l.problem(EnvWebhookSecretARN + " must be a Secrets Manager ARN (arn:...)")
+	case c.WebhookSecret != "" && !WebhookSecretPattern.MatchString(c.WebhookSecret):
+		// The value is a secret: name the rule, never echo it.
+		l.problem(EnvWebhookSecret + " must be at least 16 characters of A-Z a-z 0-9 - _ . ~")
+	}
+}
+
+// WebhookSecretPattern is what a local webhook secret may hold: URL-safe without escaping, at least 16
+// characters (cmd/lcauth generates 43).
+var WebhookSecretPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{16,512}$`)
+
 // metricsServicePattern is what LCAUTH_METRICS_SERVICE may hold: a CloudWatch dimension value that is
 // also a valid stack name, and nothing that could break an EMF line.
 var metricsServicePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
@@ -253,16 +281,18 @@ var requirements = []requirement{
 	{EnvClientSecretARN, EnvClientSecret, "the LiveChat client secret"},
 	{EnvTable, "", "the DynamoDB table name"},
 	{EnvKMSKeyID, EnvSealingKey, "the key that seals tokens at rest"},
+	{EnvWebhookSecretARN, EnvWebhookSecret, "the secret LiveChat's App Webhooks carry in the URL"},
 }
 
 // requireFor reports the requirements of functions that are not met (each once), and unknown
 // functions. Without functions only the client secret is required.
 func (l *loader) requireFor(c *Config, functions []string) {
 	set := map[string]bool{
-		EnvRedirectURL:     c.RedirectURL != "",
-		EnvClientSecretARN: c.ClientSecretARN != "" || c.ClientSecret != "",
-		EnvTable:           c.Table != "",
-		EnvKMSKeyID:        c.KMSKeyID != "" || len(c.SealingKey) > 0,
+		EnvRedirectURL:      c.RedirectURL != "",
+		EnvClientSecretARN:  c.ClientSecretARN != "" || c.ClientSecret != "",
+		EnvTable:            c.Table != "",
+		EnvKMSKeyID:         c.KMSKeyID != "" || len(c.SealingKey) > 0,
+		EnvWebhookSecretARN: c.WebhookSecretARN != "" || c.WebhookSecret != "",
 	}
 	need := map[string]bool{}
 	if len(functions) == 0 {

@@ -44,6 +44,8 @@ const (
 	EnvLogLevel          = "LCAUTH_LOG_LEVEL"
 	EnvDataDir           = "LCAUTH_DATA_DIR"
 	EnvMetricsService    = "LCAUTH_METRICS_SERVICE"
+	EnvWebhookSecretARN  = "LCAUTH_WEBHOOK_SECRET_ARN"
+	EnvWebhookSecret     = "LCAUTH_WEBHOOK_SECRET"
 )
 
 // Var documents one environment variable.
@@ -95,6 +97,8 @@ func Vars() []Var {
 		{Name: EnvDataDir, Description: "Folder where cmd/lcauth dev keeps dynalite's data across restarts (same as its -data flag); default: in memory."},
 		{Name: EnvLogLevel, Default: "info", Description: "Log level: debug, info, warn or error.", Functions: allFns},
 		{Name: EnvMetricsService, Default: "lcauth", Description: "Value of the Service dimension on every metric (namespace lcauth). The stack sets its own name, so the alarms of two stacks in one account never see each other's metrics.", Functions: allFns},
+		{Name: EnvWebhookSecretARN, Description: "ARN of the Secrets Manager secret holding the webhook secret that POST /webhooks/livechat?secret=... must carry (the stack generates it; `make webhook-url` prints the URL). One of this or LCAUTH_WEBHOOK_SECRET is required by the webhook function.", Functions: []string{FunctionWebhook}},
+		{Name: EnvWebhookSecret, Description: "The webhook secret itself, for local runs: at least 16 of A-Z a-z 0-9 - _ . ~ (cmd/lcauth generates one into .lcauth/webhook.key when unset).", Secret: true},
 	}
 }
 

@@ -109,6 +109,11 @@ type Options struct {
 	MaxBodyBytes int64
 	// MaxQueryBytes bounds raw query strings (default 4 KiB).
 	MaxQueryBytes int
+	// Uninstaller and WebhookSecret serve POST /webhooks/livechat; without either it answers 503
+	// not_configured. ClientID is our LiveChat client id: events for any other are ignored.
+	Uninstaller   Uninstaller
+	WebhookSecret SecretSource
+	ClientID      string
 }
 
 // Server holds the handlers' dependencies. It is safe for concurrent use.
@@ -127,6 +132,10 @@ type Server struct {
 	hsts        bool
 	secure      bool
 	used        *usedStates
+
+	uninstaller   Uninstaller
+	webhookSecret SecretSource
+	clientID      string
 
 	stateTTL, restartWindow, refreshMargin, timeout time.Duration
 	maxBody                                         int64
@@ -161,7 +170,8 @@ func New(opts Options) (*Server, error) {
 		installURL: opts.InstallURL, chatsURL: opts.ChatsURL,
 		stateTTL: opts.StateTTL, restartWindow: opts.RestartWindow, refreshMargin: opts.RefreshMargin,
 		timeout: opts.RequestTimeout, maxBody: opts.MaxBodyBytes, maxQuery: opts.MaxQueryBytes,
-		used: newUsedStates(10000),
+		used:        newUsedStates(10000),
+		uninstaller: opts.Uninstaller, webhookSecret: opts.WebhookSecret, clientID: opts.ClientID,
 	}
 	switch strings.ToLower(opts.PKCE) {
 	case "", "off":
@@ -232,6 +242,7 @@ func Routes() []Route {
 		{http.MethodPost, "/callback" + NewKeyPath, "callback"},
 		{http.MethodGet, "/chats", "chats"},
 		{http.MethodPost, "/chats", "chats"},
+		{http.MethodPost, WebhookPath, "webhook"},
 	}
 }
 
@@ -284,8 +295,9 @@ func (s *Server) Handler() http.Handler {
 	handle(s.callbackURL.Path, s.CallbackHandler())
 	handle(strings.TrimSuffix(s.callbackURL.Path, "/")+NewKeyPath, s.CallbackHandler())
 	handle(chatsPath, s.ChatsHandler())
+	handle(WebhookPath, s.WebhookHandler())
 	handle("/", s.wrap("not_found", false, func(w http.ResponseWriter, r *http.Request) *apiError {
-		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such route. The routes are /install, /callback and /chats."}
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such route. The routes are /install, /callback, /chats and " + WebhookPath + "."}
 	}))
 	return mux
 }
