@@ -95,21 +95,13 @@ func TestFault_DynamoDBThrottledDuringPass(t *testing.T) {
 	s.Sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
 
 	s.DB.Add(harness.Rule{Op: "Query", Kind: harness.Throttle})
-	metrics := &syncbuf.Buffer{}
-	sum, err := s.passRefresher(metrics).RunPass(context.Background())
-	if !errors.Is(err, refresh.ErrStoreUnavailable) || sum.StoppedReason != refresh.StopStoreUnavailable || !sum.PassFailed {
-		t.Fatalf("summary %+v err %v, want store_unavailable", sum, err)
-	}
-	if metricValue(metrics.String(), "PassFailed") != 1 {
-		t.Fatalf("PassFailed metric not 1:\n%s", metrics.String())
-	}
-	for _, inst := range insts {
-		s.unchanged(inst)
+	if err := s.failingPass(t, refresh.StopStoreUnavailable, insts); !errors.Is(err, refresh.ErrStoreUnavailable) {
+		t.Fatalf("pass error %v, want store_unavailable", err)
 	}
 	s.DB.Clear()
 
 	s.DB.Add(harness.Rule{Op: "UpdateItem", Kind: harness.Throttle, Times: 2})
-	sum, err = s.passRefresher(&syncbuf.Buffer{}).RunPass(context.Background())
+	sum, err := s.passRefresher(&syncbuf.Buffer{}).RunPass(context.Background())
 	if err != nil || sum.Refreshed != 3 {
 		t.Fatalf("pass with two throttled writes: %+v %v", sum, err)
 	}
@@ -325,12 +317,7 @@ func TestFault_DynamoDBFailsAtEachRefreshStep(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newStack(t, harness.Options{})
-			inst, _, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
-			s.Sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
-			if tt.prepare != nil {
-				tt.prepare(s, acc)
-			}
+			s, inst, acc := newDueStack(t, tt.prepare)
 			s.DB.Add(harness.Rule{Op: "UpdateItem", Kind: harness.ServerError, After: tt.after})
 			metrics := &syncbuf.Buffer{}
 			sum, _ := s.passRefresher(metrics).RunPass(context.Background())
@@ -418,12 +405,7 @@ func TestFault_ConditionalFailureAtEachRefreshStep(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newStack(t, harness.Options{})
-			inst, _, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
-			s.Sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
-			if tt.prepare != nil {
-				tt.prepare(s, acc)
-			}
+			s, inst, _ := newDueStack(t, tt.prepare)
 			var lc refresh.TokenClient = &intrudingClient{inner: s.App.LiveChat(), s: s, id: inst.ID}
 			if tt.before {
 				s.intrude(inst.ID)

@@ -16,6 +16,54 @@ import (
 	"lcauth/internal/testrig/syncbuf"
 )
 
+// newDueStack starts a stack with one installation whose token is due (30 minutes left) and runs
+// prepare, if any, on it.
+func newDueStack(t *testing.T, prepare func(*stack, livechatsim.Account)) (*stack, *store.Installation, livechatsim.Account) {
+	t.Helper()
+	s := newStack(t, harness.Options{})
+	inst, _, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
+	s.Sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute)
+	if prepare != nil {
+		prepare(s, acc)
+	}
+	return s, inst, acc
+}
+
+// failingPass runs a pass that must fail, stopped for reason, raise the PassFailed metric and leave
+// every installation of insts unchanged; it returns the pass's error.
+func (s *stack) failingPass(t *testing.T, reason string, insts []*store.Installation) error {
+	t.Helper()
+	metrics := &syncbuf.Buffer{}
+	sum, err := s.passRefresher(metrics).RunPass(context.Background())
+	if !sum.PassFailed || sum.StoppedReason != reason {
+		t.Fatalf("summary %+v err %v, want a failed pass stopped as %s", sum, err, reason)
+	}
+	if metricValue(metrics.String(), "PassFailed") != 1 {
+		t.Fatalf("PassFailed metric not 1:\n%s", metrics.String())
+	}
+	for _, inst := range insts {
+		s.unchanged(inst)
+	}
+	return err
+}
+
+// faultCase is one LiveChat fault and the answer /chats must give for it: status, error code and
+// the error class its request log line names.
+type faultCase struct {
+	name   string
+	fault  livechatsim.Fault
+	status int
+	code   string
+	class  string
+}
+
+// faultOnce clears the simulator's faults and makes the next call to endpoint fail with f.
+func (s *stack) faultOnce(endpoint livechatsim.Endpoint, f livechatsim.Fault) {
+	s.Sim.ClearFaults()
+	f.Times = 1
+	s.Sim.InjectFault(endpoint, f)
+}
+
 // unchanged asserts that the stored installation still has before's tokens and version and is active:
 // a fault lost nothing and marked nothing.
 func (s *stack) unchanged(before *store.Installation) *store.Installation {
@@ -65,13 +113,7 @@ func metricValue(metrics, name string) float64 {
 func TestFault_ListChatsFailuresAnswerJSONAndKeepTokens(t *testing.T) {
 	s := newStack(t, harness.Options{LiveChatTimeout: time.Second})
 	inst, key, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
-	tests := []struct {
-		name   string
-		fault  livechatsim.Fault
-		status int
-		code   string
-		class  string
-	}{
+	tests := []faultCase{
 		{"500 internal", livechatsim.Fault{Status: 500}, 502, "upstream_error", "transient"},
 		{"503 service unavailable", livechatsim.Fault{Status: 503}, 502, "upstream_error", "transient"},
 		{"429 with Retry-After", livechatsim.Fault{Status: 429, RetryAfter: 7 * time.Second}, 429, "rate_limited", "rate_limited"},
@@ -85,10 +127,7 @@ func TestFault_ListChatsFailuresAnswerJSONAndKeepTokens(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s.Sim.ClearFaults()
-			f := tt.fault
-			f.Times = 1
-			s.Sim.InjectFault(livechatsim.EndpointListChats, f)
+			s.faultOnce(livechatsim.EndpointListChats, tt.fault)
 			r := s.Chats(key, "limit=5")
 			if tt.status == http.StatusOK {
 				if r.Status != http.StatusOK {
@@ -157,13 +196,7 @@ func TestFault_TokenEndpointFailuresDuringChats(t *testing.T) {
 	s := newStack(t, harness.Options{LiveChatTimeout: time.Second})
 	inst, key, acc := s.InstallDirect(livechatsim.Account{Chats: 3})
 	s.Sim.Advance(livechatsim.DefaultTokenLifetime + time.Minute) // expired
-	tests := []struct {
-		name   string
-		fault  livechatsim.Fault
-		status int
-		code   string
-		class  string
-	}{
+	tests := []faultCase{
 		{"500 server_error", livechatsim.Fault{Status: 500}, 502, "upstream_error", "transient"},
 		{"429 temporarily_unavailable", livechatsim.Fault{Status: 429, RetryAfter: 3 * time.Second}, 429, "rate_limited", "rate_limited"},
 		{"truncated JSON", livechatsim.Fault{Malformed: true}, 502, "upstream_error", "transient"},
@@ -175,10 +208,7 @@ func TestFault_TokenEndpointFailuresDuringChats(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s.Sim.ClearFaults()
-			f := tt.fault
-			f.Times = 1
-			s.Sim.InjectFault(livechatsim.EndpointTokenRefresh, f)
+			s.faultOnce(livechatsim.EndpointTokenRefresh, tt.fault)
 			r := s.Chats(key, "limit=5")
 			r.JSONError(t, tt.status, tt.code)
 			if l := s.LastRequestLog("chats"); l["error_class"] != tt.class || l["refreshed"] != "expiring" {
@@ -270,16 +300,8 @@ func TestFault_TokenEndpointFailuresDuringPass(t *testing.T) {
 		s.Sim.ClearFaults()
 		s.Sim.SetClientSecret("rotated-at-livechat-but-not-here")
 		defer s.Sim.SetClientSecret(clientSecret)
-		metrics := &syncbuf.Buffer{}
-		sum, err := s.passRefresher(metrics).RunPass(context.Background())
-		if err == nil || !sum.PassFailed || sum.StoppedReason != refresh.StopCircuitBreaker {
-			t.Fatalf("summary %+v err %v, want a failed pass stopped by the circuit breaker", sum, err)
-		}
-		if metricValue(metrics.String(), "PassFailed") != 1 {
-			t.Fatalf("PassFailed metric not 1:\n%s", metrics.String())
-		}
-		for _, inst := range insts {
-			s.unchanged(inst)
+		if err := s.failingPass(t, refresh.StopCircuitBreaker, insts); err == nil {
+			t.Fatal("a pass stopped by the circuit breaker returned no error")
 		}
 	})
 	s.Sim.ClearFaults()

@@ -94,15 +94,8 @@ func TestNew_ChatsReportsReauthorizationMetric(t *testing.T) {
 	// The customer revokes the grant and the token expires: /chats finds out on its refresh.
 	s.Sim.RevokeGrant(s.Account.AccountID)
 	s.Sim.Advance(9 * time.Hour)
-	req, _ := http.NewRequest(http.MethodGet, s.URL+"/chats", nil)
-	req.Header.Set("Authorization", "Bearer "+s.apiKey)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Fatalf("/chats after revocation: %d, want 401", resp.StatusCode)
+	if r := s.Chats(s.apiKey, ""); r.Status != http.StatusUnauthorized {
+		t.Fatalf("/chats after revocation: %d, want 401", r.Status)
 	}
 	var doc map[string]any
 	line, _, _ := strings.Cut(metrics.String(), "\n")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"lcauth/internal/app"
+	"lcauth/internal/testrig/harness"
 )
 
 func TestServe_ShutsDownGracefullyOnCancel(t *testing.T) {
@@ -67,12 +68,7 @@ func TestServe_BoundsHeadersAndSlowClients(t *testing.T) {
 	addr := <-addrc
 	req, _ := http.NewRequest(http.MethodGet, "http://"+addr.String()+"/", nil)
 	req.Header.Set("X-Big", strings.Repeat("a", 64<<10))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Fatalf("64 KiB header: %d, want 431", resp.StatusCode)
+	if r := harness.Do(t, http.DefaultClient, req); r.Status != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("64 KiB header: %d, want 431", r.Status)
 	}
 }

@@ -10,17 +10,10 @@ import (
 func BenchmarkChats_Warm(b *testing.B) {
 	e := newEnv(b)
 	key := e.Install(e.Account.AccountID).APIKey
-	req, _ := http.NewRequest(http.MethodGet, e.URL+"/chats?limit=10", nil)
-	req.Header.Set("Authorization", "Bearer "+key)
 	b.ResetTimer()
 	for b.Loop() {
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("status %d", resp.StatusCode)
+		if r := e.Chats(key, "limit=10"); r.Status != http.StatusOK {
+			b.Fatalf("status %d", r.Status)
 		}
 	}
 }
@@ -28,15 +21,10 @@ func BenchmarkChats_Warm(b *testing.B) {
 // BenchmarkInstall is GET /install: key derivation, state and cookie, redirect; no I/O beyond loopback.
 func BenchmarkInstall(b *testing.B) {
 	e := newEnv(b)
-	c := e.Browser().Client
+	br := e.Browser()
 	for b.Loop() {
-		resp, err := c.Get(e.URL + "/install")
-		if err != nil {
-			b.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusFound {
-			b.Fatalf("status %d", resp.StatusCode)
+		if r := br.Get(e.URL + "/install"); r.Status != http.StatusFound {
+			b.Fatalf("status %d", r.Status)
 		}
 	}
 }

@@ -78,9 +78,7 @@ func TestCallback_RejectsBadState(t *testing.T) {
 			cb := e.Consent(e.StartInstall(b), e.Account.AccountID)
 			b2, cb2 := tt.mutate(t, e, b, cb)
 			r := b2.Get(cb2)
-			if r.Status != http.StatusBadRequest || r.ErrorCode(t) != httpapi.CodeInvalidState {
-				t.Fatalf("status %d %s, want 400 invalid_state", r.Status, r.Body)
-			}
+			r.JSONError(t, http.StatusBadRequest, httpapi.CodeInvalidState)
 			if n := e.Sim.Calls(livechatsim.EndpointTokenExchange); n != 0 {
 				t.Fatalf("%d code exchanges after a bad state, want 0", n)
 			}
@@ -107,9 +105,7 @@ func TestCallback_RejectsReplayedState(t *testing.T) {
 	req.Header.Set("Accept", "application/json")
 	req.AddCookie(cookie)
 	r := harness.Do(t, http.DefaultClient, req)
-	if r.Status != http.StatusBadRequest || r.ErrorCode(t) != httpapi.CodeInvalidState {
-		t.Fatalf("replay with the old cookie: %d %s, want 400 invalid_state", r.Status, r.Body)
-	}
+	r.JSONError(t, http.StatusBadRequest, httpapi.CodeInvalidState)
 	if n := e.Sim.Calls(livechatsim.EndpointTokenExchange); n != 1 {
 		t.Fatalf("%d code exchanges, want exactly 1", n)
 	}
@@ -305,9 +301,7 @@ func TestCallback_HungExchangeTimesOut(t *testing.T) {
 	e.Sim.InjectFault(livechatsim.EndpointTokenExchange, livechatsim.Fault{Hang: true})
 	start := time.Now()
 	r := b.Get(cb)
-	if r.Status != http.StatusBadGateway || r.ErrorCode(t) != httpapi.CodeExchangeFailed {
-		t.Fatalf("got %d %s, want 502 exchange_failed", r.Status, r.Body)
-	}
+	r.JSONError(t, http.StatusBadGateway, httpapi.CodeExchangeFailed)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Fatalf("took %v, want about the 300ms request timeout", d)
 	}
@@ -325,9 +319,7 @@ func TestNotConfigured_PlaceholderSecretGives503(t *testing.T) {
 	b := e.Browser()
 	b.Accept = "application/json"
 	r := b.Get(e.URL + "/install")
-	if r.Status != http.StatusServiceUnavailable || r.ErrorCode(t) != httpapi.CodeNotConfigured {
-		t.Fatalf("/install: %d %s, want 503 not_configured", r.Status, r.Body)
-	}
+	r.JSONError(t, http.StatusServiceUnavailable, httpapi.CodeNotConfigured)
 	if !strings.Contains(r.Body, "LIVECHAT_CLIENT_SECRET_ARN") {
 		t.Fatalf("message does not tell the operator how to set the secret: %s", r.Body)
 	}
@@ -346,9 +338,7 @@ func TestNotConfigured_SecretRemovedAfterInstallGives503OnRefresh(t *testing.T) 
 	sec.v.Store(secrets.Placeholder)
 	e.Sim.Advance(8*time.Hour - time.Minute) // within the refresh margin
 	r := e.Chats(key, "")
-	if r.Status != http.StatusServiceUnavailable || r.ErrorCode(t) != httpapi.CodeNotConfigured {
-		t.Fatalf("got %d %s, want 503 not_configured", r.Status, r.Body)
-	}
+	r.JSONError(t, http.StatusServiceUnavailable, httpapi.CodeNotConfigured)
 }
 
 func TestCallback_WithSecretsManagerSecret(t *testing.T) {

@@ -39,9 +39,7 @@ func TestChats_RequiresAPIKey(t *testing.T) {
 				req.Header.Set("Authorization", tt.header)
 			}
 			r := harness.Do(t, http.DefaultClient, req)
-			if r.Status != http.StatusUnauthorized || r.ErrorCode(t) != httpapi.CodeUnauthorized {
-				t.Fatalf("got %d %s, want 401 unauthorized", r.Status, r.Body)
-			}
+			r.JSONError(t, http.StatusUnauthorized, httpapi.CodeUnauthorized)
 			if !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), `Bearer realm="lcauth"`) {
 				t.Fatalf("WWW-Authenticate = %q", r.Header.Get("WWW-Authenticate"))
 			}
@@ -272,9 +270,7 @@ func TestChats_PersistentAuthenticationErrorStopsAfterOneRetry(t *testing.T) {
 	key := e.Install(e.Account.AccountID).APIKey
 	e.Sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401})
 	r := e.Chats(key, "")
-	if r.Status != http.StatusUnauthorized || r.ErrorCode(t) != httpapi.CodeReauthorizationNeeded {
-		t.Fatalf("got %d %s, want 401 reauthorization_required", r.Status, r.Body)
-	}
+	r.JSONError(t, http.StatusUnauthorized, httpapi.CodeReauthorizationNeeded)
 	if c := e.Sim.Calls(livechatsim.EndpointListChats); c != 2 {
 		t.Fatalf("list_chats calls = %d, want 2", c)
 	}
@@ -286,9 +282,7 @@ func TestChats_RevokedGrantNeedsReauthorization(t *testing.T) {
 	e.Sim.RevokeGrant(e.Account.AccountID)
 	e.Sim.Advance(9 * time.Hour)
 	r := e.Chats(key, "")
-	if r.Status != http.StatusUnauthorized || r.ErrorCode(t) != httpapi.CodeReauthorizationNeeded {
-		t.Fatalf("got %d %s, want 401 reauthorization_required", r.Status, r.Body)
-	}
+	r.JSONError(t, http.StatusUnauthorized, httpapi.CodeReauthorizationNeeded)
 	var body struct {
 		Error struct {
 			InstallURL string `json:"install_url"`
@@ -378,9 +372,7 @@ func TestChats_TransientRefreshFailureOfExpiredTokenIs502(t *testing.T) {
 	e.Sim.Advance(9 * time.Hour)
 	e.Sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500})
 	r := e.Chats(key, "")
-	if r.Status != http.StatusBadGateway || r.ErrorCode(t) != httpapi.CodeUpstreamError {
-		t.Fatalf("got %d %s, want 502 upstream_error", r.Status, r.Body)
-	}
+	r.JSONError(t, http.StatusBadGateway, httpapi.CodeUpstreamError)
 	if n := e.Sim.Calls(livechatsim.EndpointListChats); n != 0 {
 		t.Fatalf("list_chats called %d times with an expired token", n)
 	}

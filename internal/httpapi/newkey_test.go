@@ -159,9 +159,7 @@ func TestNewKey_RefusedCrossSiteWithoutTheCookieAndAfterTheWindow(t *testing.T) 
 		b := e.Browser()
 		res := reinstall(e, b, e.Account.AccountID)
 		r := postNewKey(b, res["new_key_url"].(string), strings.Repeat("A", 43), false, nil)
-		if r.Status != http.StatusForbidden || r.ErrorCode(t) != httpapi.CodeNewKeyRefused {
-			t.Fatalf("got %d %s", r.Status, r.Body)
-		}
+		r.JSONError(t, http.StatusForbidden, httpapi.CodeNewKeyRefused)
 	})
 }
 
