@@ -237,6 +237,14 @@ func (a *App) ChatsHandler() http.Handler {
 	return a.http.ChatsHandler()
 }
 
+// InstallationsHandler serves GET /installations (the installations function).
+func (a *App) InstallationsHandler() http.Handler {
+	if a.http == nil {
+		return unavailable(a.log)
+	}
+	return a.http.InstallationsHandler()
+}
+
 // unavailable answers 503 for a process built without LIVECHAT_REDIRECT_URL; config.LoadFor refuses
 // that for the HTTP functions, so only a caller that skipped it sees this.
 func unavailable(log *slog.Logger) http.Handler {

@@ -27,90 +27,105 @@ const maxAuthorizationLen = 512
 // chatsQueryParams are the GET /chats parameters; anything else is a 400, so typos do not pass silently.
 var chatsQueryParams = map[string]bool{
 	"limit": true, "page_id": true, "sort_order": true, "active": true, "group_ids": true, "include_chats_without_threads": true,
+	paramInstallationID: true,
 }
 
-// chats answers GET and POST /chats: authenticate the API key, load its installation, refresh first if
-// its token is about to expire, call List Chats, and return LiveChat's JSON unchanged.
+// paramInstallationID names the installation a service key acts for (GET and POST /chats).
+const paramInstallationID = "installation_id"
+
+// chats answers GET and POST /chats: authenticate the API key, find the installation it acts for,
+// refresh first if its token is about to expire, call List Chats, and return LiveChat's JSON unchanged.
 func (s *Server) chats(w http.ResponseWriter, r *http.Request) *apiError {
 	var (
-		req livechat.ListChatsRequest
-		e   *apiError
+		req            livechat.ListChatsRequest
+		installationID string
+		inputErr       *apiError
 	)
 	switch r.Method {
 	case http.MethodGet:
-		req, e = s.parseChatsQuery(r)
+		req, installationID, inputErr = s.parseChatsQuery(r)
 	case http.MethodPost:
-		req, e = s.parseChatsBody(w, r)
+		req, installationID, inputErr = s.parseChatsBody(w, r)
 	default:
 		return methodNotAllowed(w, "GET, POST")
 	}
 	// The key is checked before the input so that a caller without a valid key learns nothing about
 	// our validation; parsing is cheap and bounded (and must consume the body), so it runs first and its
 	// error waits until the key is authenticated.
-	key, ae := bearerKey(r)
-	if ae != nil {
-		return ae
-	}
-
-	if s.st == nil {
-		return noStore()
-	}
 	ctx, cancel := s.withTimeout(r)
 	defer cancel()
-	inst, err := s.st.Authenticate(ctx, key)
-	if err != nil {
-		if errors.Is(err, store.ErrUnauthorized) {
-			return unauthorized(`error="invalid_token"`, "The API key is not valid.")
-		}
-		return s.unavailable(r, "store", err)
-	}
-	ri := infoFrom(r.Context())
-	ri.installationID = inst.ID
+	c, e := s.authenticate(ctx, r)
 	if e != nil {
 		return e
 	}
-	if err := req.Validate(); err != nil {
-		var ve *livechat.ValidationError
-		if errors.As(err, &ve) {
-			return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: strings.TrimPrefix(ve.Error(), "livechat: ")}
-		}
-		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The request is not valid."}
+	inst, e := s.installationFor(ctx, r, c, installationID)
+	if e != nil {
+		return e
 	}
-	if inst.Status == store.StatusReauthorizationRequired {
-		ri.errDetail = "installation status reauthorization_required"
-		return s.reauthorization("This installation's authorization was withdrawn or expired.")
+	if inputErr != nil {
+		return inputErr
 	}
+	if e := validateListChats(req); e != nil {
+		return e
+	}
+	if e := s.usable(r, inst); e != nil {
+		return e
+	}
+	if inst, e = s.freshen(ctx, r, inst); e != nil {
+		return e
+	}
+	return s.listChats(ctx, w, r, inst, req)
+}
 
+func validateListChats(req livechat.ListChatsRequest) *apiError {
+	err := req.Validate()
+	if err == nil {
+		return nil
+	}
+	var ve *livechat.ValidationError
+	if errors.As(err, &ve) {
+		return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: strings.TrimPrefix(ve.Error(), "livechat: ")}
+	}
+	return &apiError{Status: http.StatusBadRequest, Code: CodeInvalidRequest, Message: "The request is not valid."}
+}
+
+// freshen refreshes the installation first when its access token expires within the refresh margin.
+// A token still valid for a while is used as is while another process refreshes it: waiting for that
+// process would only add latency.
+func (s *Server) freshen(ctx context.Context, r *http.Request, inst *store.Installation) (*store.Installation, *apiError) {
 	now := s.now()
 	leasedElsewhere := inst.LeaseOwner != "" && inst.LeaseExpiresAt.After(now)
-	if inst.ExpiresAt.Sub(now) < s.refreshMargin && !(leasedElsewhere && inst.ExpiresAt.Sub(now) > minUsableValidity) {
-		// (A token still valid for a while is used as is while another process refreshes it: waiting
-		// for that process would only add latency.)
-		ri.refreshed = "expiring"
-		fresh, err := s.refresher.RefreshInstallation(ctx, inst)
-		switch {
-		case err == nil && fresh != nil:
-			inst = fresh
-		case err != nil && inst.ExpiresAt.After(s.now()) && (livechat.IsTransient(err) || errors.Is(err, refresh.ErrRefreshInProgress)):
-			// The old token is still valid for a moment: use it rather than fail. The refresher
-			// recorded the error; the scheduled pass retries.
-			ri.errClass = "refresh_" + string(livechat.Classify(err))
-		case err != nil:
-			return s.mapChatsError(r, err)
-		}
+	if inst.ExpiresAt.Sub(now) >= s.refreshMargin || (leasedElsewhere && inst.ExpiresAt.Sub(now) > minUsableValidity) {
+		return inst, nil
 	}
+	ri := infoFrom(r.Context())
+	ri.refreshed = "expiring"
+	fresh, err := s.refresher.RefreshInstallation(ctx, inst)
+	switch {
+	case err == nil && fresh != nil:
+		return fresh, nil
+	case err != nil && inst.ExpiresAt.After(s.now()) && (livechat.IsTransient(err) || errors.Is(err, refresh.ErrRefreshInProgress)):
+		// The old token is still valid for a moment: use it rather than fail. The refresher recorded
+		// the error; the scheduled pass retries.
+		ri.errClass = "refresh_" + string(livechat.Classify(err))
+		return inst, nil
+	case err != nil:
+		return nil, s.mapChatsError(r, err)
+	}
+	return inst, nil
+}
 
+// listChats calls List Chats; on LiveChat's authentication error (token revoked or rotated elsewhere
+// before its expiry) it refreshes once and retries once.
+func (s *Server) listChats(ctx context.Context, w http.ResponseWriter, r *http.Request, inst *store.Installation, req livechat.ListChatsRequest) *apiError {
 	res, err := s.lc.ListChats(ctx, inst.AccessToken, req)
 	if err != nil && livechat.Classify(err) == livechat.ClassAuthentication {
-		// The token was rejected before its expiry (revoked, or rotated elsewhere): refresh once and
-		// retry once.
-		ri.refreshed = "rejected"
+		infoFrom(r.Context()).refreshed = "rejected"
 		fresh, rerr := s.refresher.RefreshInstallation(ctx, inst)
 		if rerr != nil {
 			return s.mapChatsError(r, rerr)
 		}
-		inst = fresh
-		res, err = s.lc.ListChats(ctx, inst.AccessToken, req)
+		res, err = s.lc.ListChats(ctx, fresh.AccessToken, req)
 	}
 	if err != nil {
 		return s.mapChatsError(r, err)
@@ -122,52 +137,48 @@ func (s *Server) chats(w http.ResponseWriter, r *http.Request) *apiError {
 	return nil
 }
 
-// bearerKey extracts the API key from "Authorization: Bearer lca_...".
-func bearerKey(r *http.Request) (string, *apiError) {
-	h := r.Header.Values("Authorization")
-	if len(h) == 0 || h[0] == "" {
-		return "", unauthorized("", "An API key is required: Authorization: Bearer lca_...")
-	}
-	if len(h) > 1 || len(h[0]) > maxAuthorizationLen {
-		return "", unauthorized(`error="invalid_request"`, "The Authorization header is malformed.")
-	}
-	scheme, key, ok := strings.Cut(strings.TrimSpace(h[0]), " ")
-	key = strings.TrimSpace(key)
-	if !ok || !strings.EqualFold(scheme, "Bearer") || key == "" {
-		return "", unauthorized(`error="invalid_request"`, "Use Authorization: Bearer lca_...")
-	}
-	if !strings.HasPrefix(key, store.APIKeyPrefix) {
-		return "", unauthorized(`error="invalid_token"`, "The API key is not valid.")
-	}
-	return key, nil
-}
-
-func unauthorized(challengeParams, msg string) *apiError {
-	challenge := `Bearer realm="lcauth"`
-	if challengeParams != "" {
-		challenge += ", " + challengeParams
-	}
-	return &apiError{Status: http.StatusUnauthorized, Code: CodeUnauthorized, Message: msg, challenge: challenge}
-}
-
 // parseChatsQuery reads the GET parameters into a List Chats request.
-func (s *Server) parseChatsQuery(r *http.Request) (livechat.ListChatsRequest, *apiError) {
-	var req livechat.ListChatsRequest
+func (s *Server) parseChatsQuery(r *http.Request) (livechat.ListChatsRequest, string, *apiError) {
+	q, installationID, e := s.chatsQuery(r, chatsQueryParams)
+	if e != nil {
+		return livechat.ListChatsRequest{}, installationID, e
+	}
+	req, e := listChatsFromQuery(q)
+	return req, installationID, e
+}
+
+// chatsQuery parses and bounds the query string, allowing only the names in allowed, each once, and
+// takes installation_id out of it.
+func (s *Server) chatsQuery(r *http.Request, allowed map[string]bool) (url.Values, string, *apiError) {
 	if len(r.URL.RawQuery) > s.maxQuery {
-		return req, tooLarge(http.StatusRequestURITooLong, "The query string is too long.")
+		return nil, "", tooLarge(http.StatusRequestURITooLong, "The query string is too long.")
 	}
 	q, err := parseQuery(r.URL.RawQuery)
 	if err != nil {
-		return req, badRequest("The query string is malformed.")
+		return nil, "", badRequest("The query string is malformed.")
+	}
+	id := ""
+	if v, ok := q[paramInstallationID]; ok && len(v) == 1 {
+		id = v[0]
 	}
 	for name, vals := range q {
-		if !chatsQueryParams[name] {
-			return req, badRequest("Unknown parameter " + strconv.Quote(clip(name, 64)) + "; allowed: limit, page_id, sort_order, active, group_ids, include_chats_without_threads.")
+		if !allowed[name] {
+			if len(allowed) == 1 {
+				return nil, id, badRequest("POST /chats takes its parameters in the JSON body; the query string may hold only installation_id.")
+			}
+			return nil, id, badRequest("Unknown parameter " + strconv.Quote(clip(name, 64)) + "; allowed: limit, page_id, sort_order, active, group_ids, include_chats_without_threads, installation_id.")
 		}
 		if len(vals) > 1 {
-			return req, badRequest("The parameter " + name + " appears more than once.")
+			return nil, id, badRequest("The parameter " + name + " appears more than once.")
 		}
 	}
+	delete(q, paramInstallationID)
+	return q, id, nil
+}
+
+// listChatsFromQuery reads the GET parameters into a List Chats request.
+func listChatsFromQuery(q url.Values) (livechat.ListChatsRequest, *apiError) {
+	var req livechat.ListChatsRequest
 	if v, ok := one(q, "limit"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > livechat.MaxListChatsLimit {
@@ -225,12 +236,20 @@ func (s *Server) parseChatsQuery(r *http.Request) (livechat.ListChatsRequest, *a
 	return req, nil
 }
 
-// parseChatsBody reads a POST body in LiveChat's list_chats shape, bounded in size.
-func (s *Server) parseChatsBody(w http.ResponseWriter, r *http.Request) (livechat.ListChatsRequest, *apiError) {
-	var req livechat.ListChatsRequest
-	if r.URL.RawQuery != "" {
-		return req, badRequest("POST /chats takes its parameters in the JSON body, not the query string.")
+// parseChatsBody reads a POST body in LiveChat's list_chats shape, bounded in size, and the
+// installation_id of the query string.
+func (s *Server) parseChatsBody(w http.ResponseWriter, r *http.Request) (livechat.ListChatsRequest, string, *apiError) {
+	_, installationID, e := s.chatsQuery(r, map[string]bool{paramInstallationID: true})
+	req, e2 := s.chatsBody(w, r)
+	if e == nil {
+		e = e2
 	}
+	return req, installationID, e
+}
+
+// chatsBody reads the JSON body of POST /chats.
+func (s *Server) chatsBody(w http.ResponseWriter, r *http.Request) (livechat.ListChatsRequest, *apiError) {
+	var req livechat.ListChatsRequest
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "application/json" {

@@ -50,7 +50,7 @@ func (s *Server) mapChatsError(r *http.Request, err error) *apiError {
 	case errors.Is(err, secrets.ErrNotConfigured):
 		return notConfigured()
 	case errors.Is(err, refresh.ErrReauthorizationRequired) || class == livechat.ClassReauthorization:
-		return s.reauthorization("LiveChat no longer accepts this installation's authorization.")
+		return s.reauthorization(r, "LiveChat no longer accepts this installation's authorization.")
 	case errors.Is(err, refresh.ErrRefreshInProgress):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUpstreamError, Class: "refresh_in_progress", RetryAfter: time.Second,
 			Message: "The access token is being refreshed right now; retry in a second."}
@@ -61,7 +61,7 @@ func (s *Server) mapChatsError(r *http.Request, err error) *apiError {
 	switch class {
 	case livechat.ClassAuthentication:
 		// Still rejected after a fresh token: the grant is likely revoked.
-		return s.reauthorization("LiveChat rejected this installation's access token even after a refresh.")
+		return s.reauthorization(r, "LiveChat rejected this installation's access token even after a refresh.")
 	case livechat.ClassRateLimited:
 		return &apiError{Status: http.StatusTooManyRequests, Code: CodeRateLimited, Class: string(class), RetryAfter: retryAfter(err),
 			Message: "LiveChat's rate limit was reached; retry after the time in Retry-After."}
@@ -90,10 +90,16 @@ func (s *Server) mapChatsError(r *http.Request, err error) *apiError {
 	return s.unavailable(r, "store", err)
 }
 
-func (s *Server) reauthorization(why string) *apiError {
-	return &apiError{Status: http.StatusUnauthorized, Code: CodeReauthorizationNeeded, Class: string(livechat.ClassReauthorization),
+// reauthorization answers for an installation LiveChat no longer accepts: 401 to its own key (as
+// always), 409 to a service key (the key itself is fine; the installation is not).
+func (s *Server) reauthorization(r *http.Request, why string) *apiError {
+	status := http.StatusUnauthorized
+	if infoFrom(r.Context()).keyID != "" {
+		status = http.StatusConflict
+	}
+	return &apiError{Status: status, Code: CodeReauthorizationNeeded, Class: string(livechat.ClassReauthorization),
 		InstallURL: s.installURL,
-		Message:    why + " The app must be installed again at " + s.installURL + " (a new API key is issued)."}
+		Message:    why + " The app must be installed again at " + s.installURL + " (existing API keys keep working)."}
 }
 
 func liveChatSays(ae *livechat.APIError) string {

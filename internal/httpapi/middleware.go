@@ -12,6 +12,7 @@ import (
 // through the request's context; it never holds a token, code, secret or key.
 type reqInfo struct {
 	installationID string
+	keyID          string // a service key's id (never the key)
 	errCode        string
 	errClass       string
 	errDetail      string // an internal error's text (already free of secrets), for operators
@@ -124,6 +125,9 @@ func (s *Server) logRequest(r *http.Request, route string, w *statusWriter, ri *
 	}
 	if ri.installationID != "" {
 		attrs = append(attrs, slog.String("installation_id", ri.installationID))
+	}
+	if ri.keyID != "" {
+		attrs = append(attrs, slog.String("service_key_id", ri.keyID))
 	}
 	if ri.errCode != "" {
 		attrs = append(attrs, slog.String("error_code", ri.errCode))

@@ -242,6 +242,7 @@ func Routes() []Route {
 		{http.MethodPost, "/callback" + NewKeyPath, "callback"},
 		{http.MethodGet, "/chats", "chats"},
 		{http.MethodPost, "/chats", "chats"},
+		{http.MethodGet, "/installations", "installations"},
 		{http.MethodPost, WebhookPath, "webhook"},
 	}
 }
@@ -271,6 +272,11 @@ func (s *Server) CallbackHandler() http.Handler {
 // ChatsHandler serves /chats whatever the path.
 func (s *Server) ChatsHandler() http.Handler { return s.wrap("chats", true, s.chats) }
 
+// InstallationsHandler serves GET /installations whatever the path.
+func (s *Server) InstallationsHandler() http.Handler {
+	return s.wrap("installations", true, s.installations)
+}
+
 // Handler serves every route on one mux (local server, local mode): the install and callback paths of
 // the configured URLs and /chats.
 func (s *Server) Handler() http.Handler {
@@ -295,9 +301,10 @@ func (s *Server) Handler() http.Handler {
 	handle(s.callbackURL.Path, s.CallbackHandler())
 	handle(strings.TrimSuffix(s.callbackURL.Path, "/")+NewKeyPath, s.CallbackHandler())
 	handle(chatsPath, s.ChatsHandler())
+	handle(path.Join(path.Dir(chatsPath), "installations"), s.InstallationsHandler())
 	handle(WebhookPath, s.WebhookHandler())
 	handle("/", s.wrap("not_found", false, func(w http.ResponseWriter, r *http.Request) *apiError {
-		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such route. The routes are /install, /callback, /chats and " + WebhookPath + "."}
+		return &apiError{Status: http.StatusNotFound, Code: CodeNotFound, Message: "No such route. The routes are /install, /callback, /chats, /installations and " + WebhookPath + "."}
 	}))
 	return mux
 }
