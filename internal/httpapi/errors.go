@@ -81,6 +81,9 @@ func (s *Server) mapChatsError(r *http.Request, err error) *apiError {
 		return &apiError{Status: http.StatusBadGateway, Code: CodeUpstreamError, Class: string(class),
 			Message: "LiveChat rejected this app's client credentials; the operator must check LIVECHAT_CLIENT_ID and the client secret."}
 	case livechat.ClassTransient:
+		if re := (*livechat.ResponseError)(nil); errors.As(err, &re) && re.Op == "list_chats" && errors.Is(err, livechat.ErrResponseTooLarge) {
+			return responseTooLarge(string(class)) // over the client's own limit, far over Lambda's
+		}
 		if isTimeout(err) {
 			return &apiError{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Class: string(class), Message: "LiveChat did not answer in time; retry shortly."}
 		}

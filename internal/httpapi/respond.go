@@ -37,6 +37,7 @@ const (
 	CodeInstallationMismatch  = "installation_mismatch"    // 403: an installation key naming another installation
 	CodeInstallationNotFound  = "installation_not_found"   // 404: a service key naming an unknown installation
 	CodeUninstalled           = "uninstalled"              // 410: the installation was uninstalled (+ install_url)
+	CodeResponseTooLarge      = "response_too_large"       // 502: LiveChat's answer would not fit in a response; ask for a smaller limit
 )
 
 // apiError is an error answer. Message is for people and never carries a token, code, secret or key.

@@ -96,8 +96,10 @@ type ListChatsResponse struct {
 }
 
 // ListChats calls POST /v3.6/agent/action/list_chats with the access token as is
-// (with its region prefix). req is validated first. A misdirected_request answer is
-// retried once with X-Region set to the region LiveChat named.
+// (with its region prefix) and, as LiveChat's SDKs do, X-Region set to that prefix, so
+// an installation outside the default region costs no extra round trip. req is
+// validated first. A misdirected_request answer (the account moved) is retried once
+// with X-Region set to the region LiveChat named.
 func (c *Client) ListChats(ctx context.Context, accessToken string, req ListChatsRequest) (*ListChatsResponse, error) {
 	if accessToken == "" || len(accessToken) > maxTokenLen {
 		return nil, &ValidationError{Field: "access_token", Message: fmt.Sprintf("must be 1..%d bytes", maxTokenLen)}
@@ -112,14 +114,15 @@ func (c *Client) ListChats(ctx context.Context, accessToken string, req ListChat
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 
-	resp, err := c.listChatsOnce(ctx, accessToken, body, "")
+	sent := RegionOf(accessToken)
+	resp, err := c.listChatsOnce(ctx, accessToken, body, sent)
 	if err != nil {
 		return nil, err
 	}
 	if resp.status < 200 || resp.status > 299 {
 		apiErr := parseAPIError(opList, resp, c.now(), accessToken)
 		region := apiErr.Region()
-		if apiErr.Type != "misdirected_request" || region == "" || RegionOf(region+":") == "" {
+		if apiErr.Type != "misdirected_request" || region == "" || RegionOf(region+":") == "" || region == sent {
 			return nil, apiErr
 		}
 		resp, err = c.listChatsOnce(ctx, accessToken, body, region)

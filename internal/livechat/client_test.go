@@ -298,7 +298,7 @@ func TestListChats_ExpiredTokenIsAuthentication(t *testing.T) {
 	}
 }
 
-func TestListChats_MisdirectedRequestIsRetriedOnceWithXRegion(t *testing.T) {
+func TestListChats_SendsTheTokensRegionSoNoCallIsMisdirected(t *testing.T) {
 	e := newEnv(t, livechatsim.Options{})
 	acct := e.sim.AddAccount(livechatsim.Account{Region: "fra", Chats: 4})
 	tok := e.sim.GrantTokens(acct.AccountID)
@@ -312,8 +312,25 @@ func TestListChats_MisdirectedRequestIsRetriedOnceWithXRegion(t *testing.T) {
 	if res.FoundChats == 0 {
 		t.Errorf("found_chats = 0, want the fra account's chats")
 	}
+	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 1 {
+		t.Errorf("list_chats calls = %d, want 1 (X-Region from the token's prefix)", n)
+	}
+}
+
+func TestListChats_MisdirectedRequestIsRetriedOnceWithTheNamedRegion(t *testing.T) {
+	e := newEnv(t, livechatsim.Options{})
+	acct := e.sim.AddAccount(livechatsim.Account{Region: "dal", Chats: 4})
+	tok := e.sim.GrantTokens(acct.AccountID)
+	e.sim.MoveAccount(acct.AccountID, "fra-a") // the token still says dal
+	res, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{})
+	if err != nil {
+		t.Fatalf("ListChats: %v", err)
+	}
+	if res.FoundChats == 0 {
+		t.Errorf("found_chats = 0, want the moved account's chats")
+	}
 	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 2 {
-		t.Errorf("list_chats calls = %d, want 2 (misdirected, then retry with X-Region)", n)
+		t.Errorf("list_chats calls = %d, want 2 (misdirected, then retry with X-Region: fra-a)", n)
 	}
 }
 

@@ -367,6 +367,16 @@ func (s *Simulator) RevokeGrant(accountID string) {
 	g.accessOrder = nil
 }
 
+// MoveAccount moves an account to another region (LiveChat migrating a license): tokens issued
+// before keep their old prefix, so Agent API calls that send X-Region from it are misdirected.
+func (s *Simulator) MoveAccount(accountID, region string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a, ok := s.accounts[accountID]; ok {
+		a.Region = region
+	}
+}
+
 // RequireConsent makes the account's refresh tokens answer missing_grant (the user
 // must consent again, e.g. because the app asks for new scopes) until a new
 // authorization.
