@@ -8,18 +8,14 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"lcauth/internal/app"
+	"lcauth/internal/app/lambdamain"
 	"lcauth/internal/config"
 	"lcauth/internal/refresh"
 )
 
 func main() {
-	a, err := app.ForLambda(context.Background(), config.FunctionRefresh, os.Getenv)
-	if err != nil {
-		os.Exit(1) // ForLambda logged why.
-	}
 	// EMF lines on stdout: CloudWatch Logs turns them into the metrics the stack alarms on.
-	r := a.PassRefresher(os.Stdout)
+	r := lambdamain.App(config.FunctionRefresh).PassRefresher(os.Stdout)
 	// The invocation fails (and the function's Errors alarm fires) only when the pass counts as failed:
 	// circuit breaker or store unavailable. Running out of time is reported in the summary instead.
 	lambda.Start(func(ctx context.Context, ev event) (refresh.Summary, error) {
