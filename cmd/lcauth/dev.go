@@ -53,14 +53,8 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		fmt.Fprintln(stderr, "LIVECHAT_CLIENT_SECRET are set), the HTTP server and the refresher. Flags:")
 		fl.PrintDefaults()
 	}
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseArgs(fl, args); help || err != nil {
 		return err
-	}
-	if fl.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fl.Args())
 	}
 	if *simLifetime < time.Minute {
 		return errors.New("-simulator-token-lifetime must be at least 1m")

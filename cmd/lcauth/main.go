@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -61,4 +62,20 @@ func usage(w io.Writer, cmds map[string]command) {
 		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].summary)
 	}
 	fmt.Fprintln(w, "Configuration is read from the environment; see docs/configuration.md.")
+}
+
+// parseArgs parses args into fs and refuses positional arguments (after printing the usage). help
+// reports -h: the usage is printed and the command has nothing else to do, which is no error.
+func parseArgs(fs *flag.FlagSet, args []string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return true, nil
+		}
+		return false, err
+	}
+	if fs.NArg() > 0 {
+		fs.Usage()
+		return false, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	return false, nil
 }

@@ -30,15 +30,8 @@ func runRefresh(ctx context.Context, args []string, getenv func(string) string, 
 		fmt.Fprintln(stderr, "Runs one refresh pass over the installations whose tokens are due and prints a JSON summary.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseArgs(fs, args); help || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	if *timeout < 0 {
 		return errors.New("-timeout must not be negative")

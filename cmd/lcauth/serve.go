@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,15 +21,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		fmt.Fprintln(stderr, "usage: lcauth serve")
 		fmt.Fprintln(stderr, "Serves /install, /callback and /chats on LCAUTH_ADDR (default 127.0.0.1:8080). Configuration: see docs/configuration.md.")
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	if help, err := parseArgs(fs, args); help || err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		fs.Usage()
-		return fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	cfg, err := config.LoadFor(getenv, config.FunctionInstall, config.FunctionCallback, config.FunctionChats)
 	if err != nil {

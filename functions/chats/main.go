@@ -3,15 +3,11 @@
 package main
 
 import (
-	"os"
-
 	"lcauth/internal/app"
 	"lcauth/internal/app/lambdamain"
 	"lcauth/internal/config"
 )
 
 func main() {
-	lambdamain.ServeHTTP(config.FunctionChats, (*app.App).ChatsHandler,
-		// Stdout: CloudWatch Logs extracts the EMF metric lines (ReauthorizationRequired) from it.
-		app.WithRefreshMetrics(os.Stdout))
+	lambdamain.ServeHTTP(config.FunctionChats, (*app.App).ChatsHandler)
 }

@@ -5,15 +5,11 @@
 package main
 
 import (
-	"os"
-
 	"lcauth/internal/app"
 	"lcauth/internal/app/lambdamain"
 	"lcauth/internal/config"
 )
 
 func main() {
-	lambdamain.ServeHTTP(config.FunctionWebhook, (*app.App).WebhookHandler,
-		// Stdout: CloudWatch Logs extracts the EMF metric lines (Uninstalled, RevokeFailed) from it.
-		app.WithRefreshMetrics(os.Stdout))
+	lambdamain.ServeHTTP(config.FunctionWebhook, (*app.App).WebhookHandler)
 }

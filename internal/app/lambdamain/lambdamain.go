@@ -14,8 +14,11 @@ import (
 )
 
 // App builds the App of function fn from the process environment with opts; when that fails it
-// exits with status 1 (app.ForLambda has logged why, in Lambda's format).
+// exits with status 1 (app.ForLambda has logged why, in Lambda's format). Metric lines (Embedded
+// Metric Format: ReauthorizationRequired, Uninstalled, ...) go to stdout, where CloudWatch Logs
+// extracts them.
 func App(fn string, opts ...app.Option) *app.App {
+	opts = append([]app.Option{app.WithRefreshMetrics(os.Stdout)}, opts...)
 	a, err := app.ForLambda(context.Background(), fn, os.Getenv, opts...)
 	if err != nil {
 		os.Exit(1)
