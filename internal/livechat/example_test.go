@@ -54,7 +54,7 @@ func Example_authorizationCodeFlow() {
 	// Output:
 	// region: dal
 	// printed token: true
-	// found chats: 11 more pages: true
+	// found chats: 12 more pages: true
 }
 
 // Classify turns any error into the decision the caller has to make.

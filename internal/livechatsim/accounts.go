@@ -37,6 +37,8 @@ func (s *Simulator) routes() http.Handler {
 	mux.HandleFunc("DELETE "+PathToken, s.handleRevoke)
 	mux.HandleFunc("GET "+PathInfo, s.handleInfo)
 	mux.HandleFunc("POST "+PathListChats, s.handleListChats)
+	mux.HandleFunc("GET "+PathApps, s.handleApps)
+	mux.HandleFunc("POST "+PathUninstall, s.handleUninstall)
 	return mux
 }
 
@@ -238,7 +240,7 @@ func (s *Simulator) handleToken(w http.ResponseWriter, r *http.Request) {
 	case "refresh_token":
 		s.refreshGrant(w, params)
 	case "":
-		s.writeTokenError(w, http.StatusBadRequest, "invalid_request", "grant_type is required")
+		s.writeInvalidFields(w, "grant_type")
 	default:
 		s.writeTokenError(w, http.StatusBadRequest, "unsupported_grant_type", "grant_type must be authorization_code or refresh_token")
 	}
@@ -279,31 +281,45 @@ func readParams(w http.ResponseWriter, r *http.Request) (url.Values, string) {
 	return url.Values{}, "Content-Type must be application/x-www-form-urlencoded or application/json"
 }
 
-func (s *Simulator) checkClientLocked(p url.Values) (status int, code, desc string) {
-	if p.Get("client_id") == "" {
-		return http.StatusBadRequest, "invalid_request", "client_id is required"
-	}
-	if p.Get("client_id") != s.opts.ClientID {
-		return http.StatusUnauthorized, "invalid_client", "unknown client_id"
-	}
-	if subtle.ConstantTimeCompare([]byte(p.Get("client_secret")), []byte(s.secret)) != 1 {
-		return http.StatusUnauthorized, "unauthorized_client", "invalid client credentials"
+// checkClientLocked checks the client credentials as LiveChat's troubleshooting page describes:
+// every failure is unauthorized_client. A wrong secret on a refresh reads "refresh token not found",
+// exactly as an unknown refresh token does, so a caller cannot tell the two apart from one answer.
+func (s *Simulator) checkClientLocked(p url.Values, refresh bool) (status int, code, desc string) {
+	switch {
+	case p.Get("client_id") == "":
+		return http.StatusUnauthorized, "unauthorized_client", "missing client ID"
+	case p.Get("client_id") != s.opts.ClientID:
+		return http.StatusUnauthorized, "unauthorized_client", "client ID not found"
+	case subtle.ConstantTimeCompare([]byte(p.Get("client_secret")), []byte(s.secret)) != 1 && refresh:
+		return http.StatusUnauthorized, "unauthorized_client", refreshTokenNotFound
+	case subtle.ConstantTimeCompare([]byte(p.Get("client_secret")), []byte(s.secret)) != 1:
+		return http.StatusUnauthorized, "unauthorized_client", "invalid client secret"
 	}
 	return 0, "", ""
 }
 
+// refreshTokenNotFound is the token endpoint's description for an unknown refresh token and for a
+// refresh with a wrong client secret.
+const refreshTokenNotFound = "refresh token not found"
+
+// writeInvalidFields is LiveChat's 422 for missing or malformed parameters.
+func (s *Simulator) writeInvalidFields(w http.ResponseWriter, fields ...string) {
+	s.writeTokenErrorWith(w, http.StatusUnprocessableEntity, "invalid_request", "invalid or missing fields",
+		map[string]any{"invalid_fields": fields})
+}
+
 func (s *Simulator) exchange(w http.ResponseWriter, p url.Values) {
 	s.mu.Lock()
-	status, code, desc := s.checkClientLocked(p)
+	status, code, desc := s.checkClientLocked(p, false)
 	if status != 0 {
 		s.mu.Unlock()
 		s.writeTokenError(w, status, code, desc)
 		return
 	}
 	raw := p.Get("code")
-	if raw == "" || p.Get("redirect_uri") == "" {
+	if missing := missingFields(p, "code", "redirect_uri"); len(missing) > 0 {
 		s.mu.Unlock()
-		s.writeTokenError(w, http.StatusBadRequest, "invalid_request", "code and redirect_uri are required")
+		s.writeInvalidFields(w, missing...)
 		return
 	}
 	c, ok := s.codes[raw]
@@ -320,7 +336,7 @@ func (s *Simulator) exchange(w http.ResponseWriter, p url.Values) {
 	case c.redirectURI != p.Get("redirect_uri"):
 		status, code, desc = http.StatusUnauthorized, "unauthorized_client", "redirect_uri does not match the authorization request"
 	case c.challenge != "" && p.Get("code_verifier") == "":
-		status, code, desc = http.StatusBadRequest, "invalid_request", "code_verifier is required"
+		status, code, desc = http.StatusUnprocessableEntity, "invalid_request", "code_verifier is required"
 	case c.challenge != "" && !verifierMatches(c.method, c.challenge, p.Get("code_verifier")):
 		status, code, desc = http.StatusUnauthorized, "unauthorized_client", "code_verifier does not match code_challenge"
 	}
@@ -351,7 +367,7 @@ func verifierMatches(method, challenge, verifier string) bool {
 
 func (s *Simulator) refreshGrant(w http.ResponseWriter, p url.Values) {
 	s.mu.Lock()
-	status, code, desc := s.checkClientLocked(p)
+	status, code, desc := s.checkClientLocked(p, true)
 	if status != 0 {
 		s.mu.Unlock()
 		s.writeTokenError(w, status, code, desc)
@@ -360,7 +376,7 @@ func (s *Simulator) refreshGrant(w http.ResponseWriter, p url.Values) {
 	raw := p.Get("refresh_token")
 	if raw == "" {
 		s.mu.Unlock()
-		s.writeTokenError(w, http.StatusBadRequest, "invalid_request", "refresh_token is required")
+		s.writeInvalidFields(w, "refresh_token")
 		return
 	}
 	rt, ok := s.refresh[raw]
@@ -370,11 +386,13 @@ func (s *Simulator) refreshGrant(w http.ResponseWriter, p url.Values) {
 	}
 	switch {
 	case !ok:
-		status, code, desc = http.StatusUnauthorized, "unauthorized_client", "invalid refresh token"
+		status, code, desc = http.StatusUnauthorized, "unauthorized_client", refreshTokenNotFound
 	case g == nil || g.revoked || rt.generation != g.generation:
 		status, code, desc = http.StatusUnauthorized, "invalid_grant", "refresh token expired or revoked"
 	case g.needsConsent:
 		status, code, desc = http.StatusForbidden, "missing_grant", "the user must grant access again"
+	case g.scopesDenied:
+		status, code, desc = http.StatusForbidden, "access_denied", "the requested scopes include a scope that wasn't originally granted"
 	}
 	if status != 0 {
 		s.mu.Unlock()
@@ -426,7 +444,7 @@ func (s *Simulator) handleInfo(w http.ResponseWriter, r *http.Request) {
 	now := s.nowLocked()
 	if !ok || !known || !now.Before(at.expiresAt) {
 		s.mu.Unlock()
-		s.writeTokenError(w, http.StatusUnauthorized, "invalid_token", "invalid or expired access token")
+		s.writeTokenError(w, http.StatusUnauthorized, "unauthorized", "invalid or expired access token")
 		return
 	}
 	a := s.accounts[at.accountID]
@@ -485,6 +503,11 @@ func bearer(r *http.Request) (string, bool) {
 
 // writeTokenError writes an Accounts error in the current or the legacy shape.
 func (s *Simulator) writeTokenError(w http.ResponseWriter, status int, code, desc string) {
+	s.writeTokenErrorWith(w, status, code, desc, nil)
+}
+
+// writeTokenErrorWith is writeTokenError with extra members (422's invalid_fields).
+func (s *Simulator) writeTokenErrorWith(w http.ResponseWriter, status int, code, desc string, extra map[string]any) {
 	s.mu.Lock()
 	legacy := s.legacy
 	s.mu.Unlock()
@@ -492,12 +515,26 @@ func (s *Simulator) writeTokenError(w http.ResponseWriter, status int, code, des
 		writeJSON(w, status, map[string]any{"oauth_exception": code, "exception_description": desc})
 		return
 	}
-	writeJSON(w, status, map[string]any{
+	body := map[string]any{
 		"error":             code,
 		"error_description": desc,
 		"sub_error":         nil,
 		"request_id":        newUUID(),
-	})
+	}
+	for k, v := range extra {
+		body[k] = v
+	}
+	writeJSON(w, status, body)
+}
+
+func missingFields(p url.Values, names ...string) []string {
+	var out []string
+	for _, n := range names {
+		if p.Get(n) == "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func writeAPIError(w http.ResponseWriter, status int, typ, msg string, data any) {

@@ -80,39 +80,12 @@ func generateChats(a Account, now time.Time) []chat {
 			sortAt:    created,
 		}
 		c.active = c.hasThread && i < 5
-		first, last := firstNames[r.IntN(len(firstNames))], lastNames[r.IntN(len(lastNames))]
-		customerID := uuidFrom(r)
-		customer := map[string]any{
-			"id":                customerID,
-			"type":              "customer",
-			"name":              first + " " + last,
-			"email":             strings.ToLower(first+"."+last) + "@example.net",
-			"present":           c.active,
-			"events_seen_up_to": created.Add(2 * time.Minute).Format(time.RFC3339Nano),
-			"last_visit": map[string]any{
-				"started_at": created.Add(-5 * time.Minute).Format(time.RFC3339Nano),
-				"ip":         fmt.Sprintf("203.0.113.%d", r.IntN(250)+1),
-				"user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
-				"geolocation": map[string]any{
-					"country": "Poland", "country_code": "PL", "city": "Wroclaw", "timezone": "Europe/Warsaw",
-				},
-			},
-			"statistics": map[string]any{"chats_count": r.IntN(5) + 1, "threads_count": r.IntN(8) + 1, "visits_count": r.IntN(20) + 1},
-			"created_at": created.Add(-48 * time.Hour).Format(time.RFC3339Nano),
-		}
-		agent := map[string]any{
-			"id":                a.Email,
-			"type":              "agent",
-			"name":              "Support Agent",
-			"email":             a.Email,
-			"present":           c.active,
-			"events_seen_up_to": created.Add(3 * time.Minute).Format(time.RFC3339Nano),
-			"visibility":        "all",
-		}
+		var customerID string
+		customer := customerUser(r, &customerID, created, c.active)
 		access := map[string]any{"group_ids": c.groupIDs}
 		summary := map[string]any{
 			"id":          c.id,
-			"users":       []any{customer, agent},
+			"users":       []any{customer, agentUser(a, created, c.active)},
 			"access":      access,
 			"is_followed": false,
 			"properties": map[string]any{
@@ -121,31 +94,7 @@ func generateChats(a Account, now time.Time) []chat {
 			},
 		}
 		if c.hasThread {
-			threadID := chatID(r)
-			msg := messages[r.IntN(len(messages))]
-			eventAt := created.Add(time.Duration(r.IntN(600)) * time.Second)
-			summary["last_thread_summary"] = map[string]any{
-				"id":         threadID,
-				"created_at": created.Format(time.RFC3339Nano),
-				"user_ids":   []string{customerID, a.Email},
-				"properties": map[string]any{"routing": map[string]any{"idle": false}},
-				"active":     c.active,
-				"access":     access,
-			}
-			summary["last_event_per_type"] = map[string]any{
-				"message": map[string]any{
-					"thread_id":         threadID,
-					"thread_created_at": created.Format(time.RFC3339Nano),
-					"event": map[string]any{
-						"id":         threadID + "_" + fmt.Sprint(r.IntN(9)+1),
-						"created_at": eventAt.Format(time.RFC3339Nano),
-						"type":       "message",
-						"text":       msg,
-						"author_id":  customerID,
-						"visibility": "all",
-					},
-				},
-			}
+			addThread(r, summary, access, a, customerID, created, c.active)
 		}
 		b, err := json.Marshal(summary)
 		if err != nil {
@@ -155,6 +104,71 @@ func generateChats(a Account, now time.Time) []chat {
 		out = append(out, c)
 	}
 	return out
+}
+
+// customerUser draws a customer (name, id, visit) from r; *id receives the customer's id.
+func customerUser(r *rand.Rand, id *string, created time.Time, active bool) map[string]any {
+	first, last := firstNames[r.IntN(len(firstNames))], lastNames[r.IntN(len(lastNames))]
+	*id = uuidFrom(r)
+	return map[string]any{
+		"id":                *id,
+		"type":              "customer",
+		"name":              first + " " + last,
+		"email":             strings.ToLower(first+"."+last) + "@example.net",
+		"present":           active,
+		"events_seen_up_to": created.Add(2 * time.Minute).Format(time.RFC3339Nano),
+		"last_visit": map[string]any{
+			"started_at": created.Add(-5 * time.Minute).Format(time.RFC3339Nano),
+			"ip":         fmt.Sprintf("203.0.113.%d", r.IntN(250)+1),
+			"user_agent": "Mozilla/5.0 (X11; Linux x86_64)",
+			"geolocation": map[string]any{
+				"country": "Poland", "country_code": "PL", "city": "Wroclaw", "timezone": "Europe/Warsaw",
+			},
+		},
+		"statistics": map[string]any{"chats_count": r.IntN(5) + 1, "threads_count": r.IntN(8) + 1, "visits_count": r.IntN(20) + 1},
+		"created_at": created.Add(-48 * time.Hour).Format(time.RFC3339Nano),
+	}
+}
+
+func agentUser(a Account, created time.Time, active bool) map[string]any {
+	return map[string]any{
+		"id":                a.Email,
+		"type":              "agent",
+		"name":              "Support Agent",
+		"email":             a.Email,
+		"present":           active,
+		"events_seen_up_to": created.Add(3 * time.Minute).Format(time.RFC3339Nano),
+		"visibility":        "all",
+	}
+}
+
+// addThread adds the last thread's summary and its last message to a chat summary.
+func addThread(r *rand.Rand, summary, access map[string]any, a Account, customerID string, created time.Time, active bool) {
+	threadID := chatID(r)
+	msg := messages[r.IntN(len(messages))]
+	eventAt := created.Add(time.Duration(r.IntN(600)) * time.Second)
+	summary["last_thread_summary"] = map[string]any{
+		"id":         threadID,
+		"created_at": created.Format(time.RFC3339Nano),
+		"user_ids":   []string{customerID, a.Email},
+		"properties": map[string]any{"routing": map[string]any{"idle": false}},
+		"active":     active,
+		"access":     access,
+	}
+	summary["last_event_per_type"] = map[string]any{
+		"message": map[string]any{
+			"thread_id":         threadID,
+			"thread_created_at": created.Format(time.RFC3339Nano),
+			"event": map[string]any{
+				"id":         threadID + "_" + fmt.Sprint(r.IntN(9)+1),
+				"created_at": eventAt.Format(time.RFC3339Nano),
+				"type":       "message",
+				"text":       msg,
+				"author_id":  customerID,
+				"visibility": "all",
+			},
+		},
+	}
 }
 
 // listFilters is the filters object of list_chats.
@@ -196,35 +210,8 @@ func (s *Simulator) handleListChats(w http.ResponseWriter, r *http.Request) {
 	if s.intercept(EndpointListChats, w, r) {
 		return
 	}
-	tok, ok := bearer(r)
-	s.mu.Lock()
-	at, known := s.access[tok]
-	now := s.nowLocked()
-	var acct *account
-	if known {
-		acct = s.accounts[at.accountID]
-	}
-	s.mu.Unlock()
-	switch {
-	case !ok:
-		writeAPIError(w, http.StatusUnauthorized, "authentication", "Invalid access token", nil)
-		return
-	case !known || acct == nil:
-		writeAPIError(w, http.StatusUnauthorized, "authentication", "Invalid access token", nil)
-		return
-	case !now.Before(at.expiresAt):
-		writeAPIError(w, http.StatusUnauthorized, "authentication", "Access token expired", nil)
-		return
-	case !hasScope(at.scope, "chats--all:ro") && !hasScope(at.scope, "chats--access:ro"):
-		writeAPIError(w, http.StatusForbidden, "authorization", "Scope chats--all:ro or chats--access:ro is required", nil)
-		return
-	}
-	region := r.Header.Get("X-Region")
-	if region == "" {
-		region = DefaultRegion
-	}
-	if !strings.EqualFold(region, acct.Region) {
-		writeAPIError(w, http.StatusMisdirectedRequest, "misdirected_request", "Wrong region", map[string]string{"region": acct.Region})
+	acct := s.agentCaller(w, r)
+	if acct == nil {
 		return
 	}
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
@@ -236,6 +223,56 @@ func (s *Simulator) handleListChats(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusRequestEntityTooLarge, "entity_too_large", "Request body too large", nil)
 		return
 	}
+	st, msg := parseListChats(raw, acct.AccountID)
+	if msg != "" {
+		writeAPIError(w, http.StatusBadRequest, "validation", msg, nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, listPage(acct.chats, st))
+}
+
+// agentCaller authenticates an Agent API request: a known, unexpired access token with a chats
+// scope, sent to the account's region (X-Region; api.livechatinc.com's default region without it).
+// It answers the error itself and returns nil when the request cannot go on.
+func (s *Simulator) agentCaller(w http.ResponseWriter, r *http.Request) *account {
+	tok, ok := bearer(r)
+	s.mu.Lock()
+	at, known := s.access[tok]
+	now := s.nowLocked()
+	var acct *account
+	var region string
+	if known {
+		acct = s.accounts[at.accountID]
+	}
+	if acct != nil {
+		region = acct.Region
+	}
+	s.mu.Unlock()
+	switch {
+	case !ok || !known || acct == nil:
+		writeAPIError(w, http.StatusUnauthorized, "authentication", "Invalid access token", nil)
+		return nil
+	case !now.Before(at.expiresAt):
+		writeAPIError(w, http.StatusUnauthorized, "authentication", "Access token expired", nil)
+		return nil
+	case !hasScope(at.scope, "chats--all:ro") && !hasScope(at.scope, "chats--access:ro"):
+		writeAPIError(w, http.StatusForbidden, "authorization", "Scope chats--all:ro or chats--access:ro is required", nil)
+		return nil
+	}
+	sent := r.Header.Get("X-Region")
+	if sent == "" {
+		sent = DefaultRegion
+	}
+	if !strings.EqualFold(sent, region) {
+		writeAPIError(w, http.StatusMisdirectedRequest, "misdirected_request", "Wrong region", map[string]string{"region": region})
+		return nil
+	}
+	return acct
+}
+
+// parseListChats validates a list_chats body as LiveChat does and returns the page to answer, or a
+// validation message.
+func parseListChats(raw []byte, accountID string) (pageState, string) {
 	var req struct {
 		Filters   *listFilters `json:"filters"`
 		SortOrder *string      `json:"sort_order"`
@@ -244,53 +281,44 @@ func (s *Simulator) handleListChats(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(bytes.TrimSpace(raw)) > 0 {
 		if err := json.Unmarshal(raw, &req); err != nil {
-			writeAPIError(w, http.StatusBadRequest, "validation", "Wrong format of request", nil)
-			return
+			return pageState{}, "Wrong format of request"
 		}
 	}
-	var st pageState
 	if req.PageID != nil {
 		if req.Filters != nil || req.SortOrder != nil || req.Limit != nil {
-			writeAPIError(w, http.StatusBadRequest, "validation", "Cannot use page_id together with filters, limit or sort_order", nil)
-			return
+			return pageState{}, "Cannot use page_id together with filters, limit or sort_order"
 		}
 		p, ok := decodePageID(*req.PageID)
-		if !ok || p.Account != acct.AccountID {
-			writeAPIError(w, http.StatusBadRequest, "validation", "Invalid page_id", nil)
-			return
+		if !ok || p.Account != accountID {
+			return pageState{}, "Invalid page_id"
 		}
-		st = p
-	} else {
-		st = pageState{Account: acct.AccountID, Limit: 10, Sort: "desc", Filters: req.Filters}
-		if req.Limit != nil {
-			if *req.Limit < 1 || *req.Limit > 100 {
-				writeAPIError(w, http.StatusBadRequest, "validation", "limit must be between 1 and 100", nil)
-				return
-			}
-			st.Limit = *req.Limit
+		return p, ""
+	}
+	st := pageState{Account: accountID, Limit: 10, Sort: "desc", Filters: req.Filters}
+	if req.Limit != nil {
+		if *req.Limit < 1 || *req.Limit > 100 {
+			return pageState{}, "limit must be between 1 and 100"
 		}
-		if req.SortOrder != nil {
-			if *req.SortOrder != "asc" && *req.SortOrder != "desc" {
-				writeAPIError(w, http.StatusBadRequest, "validation", "sort_order must be asc or desc", nil)
-				return
-			}
-			st.Sort = *req.SortOrder
+		st.Limit = *req.Limit
+	}
+	if req.SortOrder != nil {
+		if *req.SortOrder != "asc" && *req.SortOrder != "desc" {
+			return pageState{}, "sort_order must be asc or desc"
 		}
-		if f := req.Filters; f != nil {
-			if len(f.GroupIDs) > 200 {
-				writeAPIError(w, http.StatusBadRequest, "validation", "group_ids: too many elements (max 200)", nil)
-				return
-			}
-			if len(f.Properties) > 0 {
-				var obj map[string]json.RawMessage
-				if json.Unmarshal(f.Properties, &obj) != nil || obj == nil {
-					writeAPIError(w, http.StatusBadRequest, "validation", "properties must be an object", nil)
-					return
-				}
+		st.Sort = *req.SortOrder
+	}
+	if f := req.Filters; f != nil {
+		if len(f.GroupIDs) > 200 {
+			return pageState{}, "group_ids: too many elements (max 200)"
+		}
+		if len(f.Properties) > 0 {
+			var obj map[string]json.RawMessage
+			if json.Unmarshal(f.Properties, &obj) != nil || obj == nil {
+				return pageState{}, "properties must be an object"
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, listPage(acct.chats, st))
+	return st, ""
 }
 
 func hasScope(scopes, want string) bool {
@@ -307,7 +335,8 @@ func listPage(all []chat, st pageState) map[string]any {
 	var sel []chat
 	for _, c := range all {
 		f := st.Filters
-		withoutThreads := f != nil && f.IncludeChatsWithoutThreads != nil && *f.IncludeChatsWithoutThreads
+		// LiveChat's default (v3.5, v3.6) is to include chats without threads.
+		withoutThreads := f == nil || f.IncludeChatsWithoutThreads == nil || *f.IncludeChatsWithoutThreads
 		if !c.hasThread && !withoutThreads {
 			continue
 		}

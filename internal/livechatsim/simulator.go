@@ -84,6 +84,11 @@ type Options struct {
 	// too_many_redirects. Off by default so that table tests may authorize freely; on,
 	// it catches /install <-> /callback loops.
 	EnforceRedirectLimit bool
+	// WebhookURL is where Uninstall POSTs LiveChat's application_uninstalled App Webhook (the URL
+	// an app maker pastes into the Developer Console, with lcauth's ?secret=); empty: none is sent.
+	WebhookURL string
+	// WebhookClient sends the App Webhooks; default a client with a 10 s timeout.
+	WebhookClient *http.Client
 }
 
 // Redirect limit LiveChat applies to authorization requests.
@@ -165,6 +170,7 @@ type grant struct {
 	generation   int
 	revoked      bool
 	needsConsent bool
+	scopesDenied bool
 	accessOrder  []string
 	refreshOrder []string
 }
@@ -367,6 +373,17 @@ func (s *Simulator) RevokeGrant(accountID string) {
 	g.accessOrder = nil
 }
 
+// DenyScopes makes the account's refresh tokens answer 403 access_denied ("the requested scopes
+// include a scope that wasn't originally granted": the owner no longer grants one of the app's
+// scopes) until a new authorization.
+func (s *Simulator) DenyScopes(accountID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g, ok := s.grants[accountID]; ok {
+		g.scopesDenied = true
+	}
+}
+
 // MoveAccount moves an account to another region (LiveChat migrating a license): tokens issued
 // before keep their old prefix, so Agent API calls that send X-Region from it are misdirected.
 func (s *Simulator) MoveAccount(accountID, region string) {
@@ -433,9 +450,9 @@ func (s *Simulator) activeGrantLocked(accountID string) *grant {
 		s.grants[accountID] = g
 		return g
 	}
-	if g.revoked || g.needsConsent {
+	if g.revoked || g.needsConsent || g.scopesDenied {
 		g.generation++
-		g.revoked, g.needsConsent = false, false
+		g.revoked, g.needsConsent, g.scopesDenied = false, false, false
 		// The old generation's refresh tokens stay known, so that using one
 		// answers invalid_grant rather than unauthorized_client.
 		g.refreshOrder = nil

@@ -286,9 +286,11 @@ func TestTokenEndpoint_ErrorShapes(t *testing.T) {
 		wantStatus int
 		wantCode   string
 	}{
-		{"no grant type", map[string]string{}, 400, "invalid_request"},
+		{"no grant type", map[string]string{}, 422, "invalid_request"},
 		{"password grant", map[string]string{"grant_type": "password"}, 400, "unsupported_grant_type"},
-		{"unknown client", map[string]string{"grant_type": "refresh_token", "refresh_token": "x", "client_id": "nobody", "client_secret": "x"}, 401, "invalid_client"},
+		{"unknown client", map[string]string{"grant_type": "refresh_token", "refresh_token": "x", "client_id": "nobody", "client_secret": "x"}, 401, "unauthorized_client"},
+		{"missing refresh token", map[string]string{"grant_type": "refresh_token", "client_id": livechatsim.DefaultClientID, "client_secret": livechatsim.DefaultClientSecret}, 422, "invalid_request"},
+		{"exchange without redirect_uri", map[string]string{"grant_type": "authorization_code", "code": "dal:x", "client_id": livechatsim.DefaultClientID, "client_secret": livechatsim.DefaultClientSecret}, 422, "invalid_request"},
 		{"wrong secret", map[string]string{"grant_type": "refresh_token", "refresh_token": "x", "client_id": livechatsim.DefaultClientID, "client_secret": "wrong"}, 401, "unauthorized_client"},
 		{"unknown refresh token", map[string]string{"grant_type": "refresh_token", "refresh_token": "x", "client_id": livechatsim.DefaultClientID, "client_secret": livechatsim.DefaultClientSecret}, 401, "unauthorized_client"},
 		{"unknown code", map[string]string{"grant_type": "authorization_code", "code": "dal:nope", "redirect_uri": redirectURI, "client_id": livechatsim.DefaultClientID, "client_secret": livechatsim.DefaultClientSecret}, 401, "unauthorized_client"},
@@ -445,13 +447,17 @@ func TestListChats_FiltersAndSortOrder(t *testing.T) {
 		body      string
 		wantFound int
 	}{
-		{`{}`, 27},
+		// include_chats_without_threads defaults to true (LiveChat v3.5 and v3.6): every tenth chat
+		// has no thread.
+		{`{}`, 30},
 		{`{"filters":{"include_chats_without_threads":true}}`, 30},
+		{`{"filters":{"include_chats_without_threads":false}}`, 27},
 		{`{"filters":{"active":true}}`, 5},
-		{`{"filters":{"active":false}}`, 22},
-		{`{"filters":{"group_ids":[1]}}`, 9},
-		{`{"filters":{"group_ids":[1,2],"include_chats_without_threads":true}}`, 20},
-		{`{"filters":{"properties":{"routing":{"idle":{"values":[false]}}}}}`, 27},
+		{`{"filters":{"active":false}}`, 25},
+		{`{"filters":{"active":false,"include_chats_without_threads":false}}`, 22},
+		{`{"filters":{"group_ids":[1]}}`, 10},
+		{`{"filters":{"group_ids":[1,2],"include_chats_without_threads":false}}`, 18},
+		{`{"filters":{"properties":{"routing":{"idle":{"values":[false]}}}}}`, 30},
 	}
 	for _, tt := range tests {
 		status, out := listChats(t, srv, tok.AccessToken, tt.body, nil)
@@ -465,7 +471,7 @@ func TestListChats_FiltersAndSortOrder(t *testing.T) {
 	_, desc := listChats(t, srv, tok.AccessToken, `{"limit":100}`, nil)
 	_, asc := listChats(t, srv, tok.AccessToken, `{"limit":100,"sort_order":"asc"}`, nil)
 	d, a := chatIDs(desc), chatIDs(asc)
-	if len(d) != 27 || len(a) != 27 || d[0] != a[26] || d[26] != a[0] {
+	if len(d) != 30 || len(a) != 30 || d[0] != a[29] || d[29] != a[0] {
 		t.Errorf("asc is not desc reversed: %v vs %v", d, a)
 	}
 	if _, ok := desc["next_page_id"]; ok {
