@@ -192,19 +192,8 @@ func TestCallback_EscapesReflectedParameters(t *testing.T) {
 
 func TestCallback_CodeWithoutStateRestartsOnceNeverLoops(t *testing.T) {
 	e := newEnv(t)
-	b := e.Browser()
-	r := b.Get(e.URL + "/callback?code=dal%3Amarketplace-code")
-	if r.Status != http.StatusFound || r.Header.Get("Location") != e.URL+"/install" {
-		t.Fatalf("first code without state: %d Location %q, want 302 to /install", r.Status, r.Header.Get("Location"))
-	}
 	// LiveChat sends a stateless code again right away: refused, not bounced.
-	r = b.Get(e.URL + "/callback?code=dal%3Amarketplace-code-2")
-	if r.Status != http.StatusBadRequest || !strings.Contains(r.Body, httpapi.CodeRestartRefused) {
-		t.Fatalf("second code without state: %d, want 400 restart_refused page: %s", r.Status, r.Body)
-	}
-	if e.Sim.Calls(livechatsim.EndpointTokenExchange) != 0 {
-		t.Fatal("a code without our state was exchanged")
-	}
+	b := restartsOnceThenRefuses(t, e, "")
 	// The refusal cleared the marker; the restarted flow itself completes normally.
 	b.Accept = "application/json"
 	if r := b.Get(e.Consent(e.StartInstall(b), e.Account.AccountID)); r.Status != http.StatusOK {
@@ -214,15 +203,7 @@ func TestCallback_CodeWithoutStateRestartsOnceNeverLoops(t *testing.T) {
 
 func TestCallback_CodeWithForeignStateAndNoCookieRestartsOnce(t *testing.T) {
 	e := newEnv(t)
-	b := e.Browser()
-	r := b.Get(e.URL + "/callback?code=dal%3Amarketplace-code&state=livechat-own-state")
-	if r.Status != http.StatusFound || r.Header.Get("Location") != e.URL+"/install" {
-		t.Fatalf("first: %d Location %q, want 302 to /install", r.Status, r.Header.Get("Location"))
-	}
-	r = b.Get(e.URL + "/callback?code=dal%3Amarketplace-code-2&state=livechat-own-state")
-	if r.Status != http.StatusBadRequest || !strings.Contains(r.Body, httpapi.CodeRestartRefused) {
-		t.Fatalf("second: %d, want 400 restart_refused: %s", r.Status, r.Body)
-	}
+	restartsOnceThenRefuses(t, e, "&state=livechat-own-state")
 	// A foreign state in a browser that did start an install here is an attack, not a restart.
 	b2 := e.Browser()
 	e.StartInstall(b2)
@@ -232,6 +213,26 @@ func TestCallback_CodeWithForeignStateAndNoCookieRestartsOnce(t *testing.T) {
 	if e.Sim.Calls(livechatsim.EndpointTokenExchange) != 0 {
 		t.Fatal("a code without our state was exchanged")
 	}
+}
+
+// restartsOnceThenRefuses sends a code without our state (extra is appended to its query) from a
+// new browser: the first is sent back to /install, the second right after is refused with 400
+// restart_refused, and neither is exchanged. It returns the browser.
+func restartsOnceThenRefuses(t *testing.T, e *env, extra string) *harness.Browser {
+	t.Helper()
+	b := e.Browser()
+	r := b.Get(e.URL + "/callback?code=dal%3Amarketplace-code" + extra)
+	if r.Status != http.StatusFound || r.Header.Get("Location") != e.URL+"/install" {
+		t.Fatalf("first code without state: %d Location %q, want 302 to /install", r.Status, r.Header.Get("Location"))
+	}
+	r = b.Get(e.URL + "/callback?code=dal%3Amarketplace-code-2" + extra)
+	if r.Status != http.StatusBadRequest || !strings.Contains(r.Body, httpapi.CodeRestartRefused) {
+		t.Fatalf("second code without state: %d, want 400 restart_refused page: %s", r.Status, r.Body)
+	}
+	if e.Sim.Calls(livechatsim.EndpointTokenExchange) != 0 {
+		t.Fatal("a code without our state was exchanged")
+	}
+	return b
 }
 
 func TestCallback_RestartWindowExpires(t *testing.T) {

@@ -2,6 +2,7 @@ package harness
 
 import (
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
@@ -55,57 +56,44 @@ func newDynamoFaults() *DynamoFaults {
 // Client returns a DynamoDB client for endpoint whose requests go through d, with FastRetryer.
 func (d *DynamoFaults) Client(endpoint string) *dynamodb.Client { return newDynamoDB(endpoint, d) }
 
-// Add appends a rule; the first rule that matches a request decides.
-func (d *DynamoFaults) Add(r Rule) {
+// locked runs f with the lock held.
+func (d *DynamoFaults) locked(f func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.rules = append(d.rules, &r)
+	f()
 }
+
+// Add appends a rule; the first rule that matches a request decides.
+func (d *DynamoFaults) Add(r Rule) { d.locked(func() { d.rules = append(d.rules, &r) }) }
 
 // Clear removes every rule.
-func (d *DynamoFaults) Clear() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.rules = nil
-}
+func (d *DynamoFaults) Clear() { d.locked(func() { d.rules = nil }) }
 
 // Count is how many requests of op were made (faulted ones included).
-func (d *DynamoFaults) Count(op string) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.calls[op]
+func (d *DynamoFaults) Count(op string) (n int) {
+	d.locked(func() { n = d.calls[op] })
+	return n
 }
 
 // Total is how many requests were made since the start or the last Reset.
-func (d *DynamoFaults) Total() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.total
+func (d *DynamoFaults) Total() (n int) {
+	d.locked(func() { n = d.total })
+	return n
 }
 
 // Counts returns the requests per operation since the start or the last Reset.
-func (d *DynamoFaults) Counts() map[string]int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range d.calls {
-		out[k] = v
-	}
+func (d *DynamoFaults) Counts() (out map[string]int) {
+	d.locked(func() { out = maps.Clone(d.calls) })
 	return out
 }
 
 // Reset zeroes the counts (not the rules).
-func (d *DynamoFaults) Reset() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.calls, d.total = map[string]int{}, 0
-}
+func (d *DynamoFaults) Reset() { d.locked(func() { d.calls, d.total = map[string]int{}, 0 }) }
 
 // Injected is how many faults of kind were injected.
-func (d *DynamoFaults) Injected(kind FaultKind) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.hits[kind]
+func (d *DynamoFaults) Injected(kind FaultKind) (n int) {
+	d.locked(func() { n = d.hits[kind] })
+	return n
 }
 
 // match counts a request of op and returns the fault to inject (0 for none).

@@ -9,15 +9,13 @@ import (
 func TestBuffer_KeepsEveryConcurrentWrite(t *testing.T) {
 	var b Buffer
 	var wg sync.WaitGroup
-	for i := 0; i < 8; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := 0; j < 100; j++ {
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
 				_, _ = b.Write([]byte("ab"))
 				_ = b.String()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if got := b.String(); len(got) != 1600 || strings.ReplaceAll(got, "ab", "") != "" {
