@@ -20,8 +20,9 @@ type ErrorClass string
 const (
 	// ClassNone: err == nil.
 	ClassNone ErrorClass = ""
-	// ClassReauthorization: the grant is gone (invalid_grant, missing_grant); the
-	// user must install again. Specific to one installation.
+	// ClassReauthorization: the grant is gone (invalid_grant, missing_grant, or
+	// access_denied on a refresh: the grant no longer covers our scopes); the user
+	// must install again. Specific to one installation.
 	ClassReauthorization ErrorClass = "reauthorization"
 	// ClassMisconfiguration: unauthorized_client / invalid_client. Usually OUR client
 	// id or secret is wrong (then every installation fails alike); never read it as
@@ -121,6 +122,13 @@ func classifyToken(e *TokenError) ErrorClass {
 	switch e.Code {
 	case "invalid_grant", "missing_grant":
 		return ClassReauthorization
+	case "access_denied":
+		// 403 "the requested scopes include a scope that wasn't originally granted": on a refresh,
+		// the owner no longer grants what the installation holds.
+		if e.Op == opRefresh {
+			return ClassReauthorization
+		}
+		return ClassInvalidRequest
 	case "unauthorized_client", "invalid_client":
 		return ClassMisconfiguration
 	case "temporarily_unavailable", "too_many_requests":
@@ -130,7 +138,7 @@ func classifyToken(e *TokenError) ErrorClass {
 	case "invalid_token", "authentication":
 		// /v2/info and DELETE /v2/token with a bad bearer token.
 		return ClassAuthentication
-	case "invalid_request", "unsupported_grant_type", "unsupported_response_type", "invalid_scope", "access_denied", "validation", "not_found":
+	case "invalid_request", "unsupported_grant_type", "unsupported_response_type", "invalid_scope", "validation", "not_found":
 		return ClassInvalidRequest
 	}
 	if e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden {

@@ -314,6 +314,8 @@ func TestClassify_MapsCodesAndTypesBeforeStatus(t *testing.T) {
 		{"invalid_grant", &livechat.TokenError{StatusCode: 400, Code: "invalid_grant"}, livechat.ClassReauthorization},
 		{"missing_grant", &livechat.TokenError{StatusCode: 403, Code: "missing_grant"}, livechat.ClassReauthorization},
 		{"invalid_client", &livechat.TokenError{StatusCode: 401, Code: "invalid_client"}, livechat.ClassMisconfiguration},
+		{"access_denied on a refresh", &livechat.TokenError{StatusCode: 403, Code: "access_denied", Op: "refresh"}, livechat.ClassReauthorization},
+		{"access_denied on a code exchange", &livechat.TokenError{StatusCode: 403, Code: "access_denied", Op: "exchange"}, livechat.ClassInvalidRequest},
 		{"temporarily_unavailable", &livechat.TokenError{StatusCode: 429, Code: "temporarily_unavailable"}, livechat.ClassRateLimited},
 		{"bare 429", &livechat.TokenError{StatusCode: 429}, livechat.ClassRateLimited},
 		{"server_error", &livechat.TokenError{StatusCode: 500, Code: "server_error"}, livechat.ClassTransient},

@@ -70,16 +70,15 @@ func (s Summary) FailedTotal() int {
 	return n
 }
 
-// pass is the state shared by the workers of one RunPass.
+// pass is the state shared by the stages of one RunPass.
 type pass struct {
 	r *Refresher
-	// stopAt is when no new refresh may start (deadline - SafetyMargin); zero without a deadline.
-	stopAt time.Time
-	// callDeadline is when every LiveChat call must have ended, leaving time to save its result; zero
-	// without a deadline.
-	callDeadline time.Time
-	limiter      *rate.Limiter
-	stopCh       chan struct{}
+	// stopAt is when no new refresh may start (see RunShards); zero without a deadline.
+	stopAt  time.Time
+	limiter *rate.Limiter
+	stopCh  chan struct{}
+	// suspectCh is closed when the circuit breaker starts drawing probes (breaker.go).
+	suspectCh chan struct{}
 
 	mu             sync.Mutex
 	sum            Summary
@@ -87,17 +86,28 @@ type pass struct {
 	stopErr        error
 	gateUntil      time.Time
 	burst429       int
-	misconfig      int
-	lastMisconfig  error
+	brk            breaker
 	storeFailures  int
 	lastStoreError error
 }
 
+// task is one listed installation on its way to a lease.
+type task struct {
+	inst  *store.Installation
+	probe bool
+}
+
+// answered is a job whose LiveChat call ended, on its way to the save stage.
+type answered struct {
+	j *job
+	c called
+}
+
 // RunPass refreshes every installation whose access token expires within Options.Window, each at most
-// once, with bounded concurrency, and returns the pass's summary. It returns an error only when the pass
-// counts as failed: the circuit breaker tripped (ErrCircuitOpen) or the store was unavailable
-// (ErrStoreUnavailable). Running out of time is not a failure: what is left is reported and the next
-// pass picks it up.
+// once, with Options.Concurrency LiveChat calls in flight, and returns the pass's summary. It returns an
+// error only when the pass counts as failed: the circuit breaker tripped (ErrCircuitOpen) or the store
+// was unavailable (ErrStoreUnavailable). Running out of time is not a failure: what is left is reported
+// and the next pass picks it up.
 func (r *Refresher) RunPass(ctx context.Context) (Summary, error) {
 	return r.RunShards(ctx, nil)
 }
@@ -115,6 +125,15 @@ func AllShards() []int {
 // a pass is fanned out over several invocations, one or a few shards each. Passes over overlapping
 // shards are safe (the lease protocol refreshes an installation once), just wasteful. It fails with an
 // error wrapping store.ErrInvalid, before doing anything, when a shard is outside [0, store.DueShards).
+//
+// The pass is a pipeline, so that a LiveChat call slot never waits for the store:
+//
+//	list (due index) -> lease (StoreConcurrency writers) -> call (Concurrency slots) -> save (StoreConcurrency writers)
+//
+// Each stage hands over through a channel of Concurrency places; a stage that cannot hand over waits,
+// so a saturated store slows the pass down but never adds LiveChat calls. With a deadline, no lease is
+// taken and no call starts later than SaveBudget + max(SafetyMargin/2, MinCallTime) before it, and every
+// call ends early enough for its whole save budget (callEnd).
 func (r *Refresher) RunShards(ctx context.Context, shards []int) (Summary, error) {
 	if shards == nil {
 		shards = AllShards()
@@ -126,50 +145,55 @@ func (r *Refresher) RunShards(ctx context.Context, shards []int) (Summary, error
 	}
 	start := time.Now()
 	p := &pass{
-		r:       r,
-		limiter: newLimiter(r.opts.Rate),
-		stopCh:  make(chan struct{}),
-		sum:     Summary{Failed: map[string]int{}},
+		r:         r,
+		limiter:   newLimiter(r.opts.Rate),
+		stopCh:    make(chan struct{}),
+		suspectCh: make(chan struct{}),
+		sum:       Summary{Failed: map[string]int{}},
 	}
 	if d, ok := ctx.Deadline(); ok {
-		p.stopAt = d.Add(-r.opts.SafetyMargin)
-		p.callDeadline = d.Add(-r.opts.SafetyMargin / 2)
+		p.stopAt = d.Add(-r.opts.passReserve())
 	}
 	before := r.opts.Now().Add(r.opts.Window)
 
-	items := make(chan *store.Installation, r.opts.Concurrency)
-	var wg sync.WaitGroup
-	for range r.opts.Concurrency {
-		wg.Go(func() {
-			for inst := range items {
-				if !p.mayStart(ctx) {
-					p.addLeft(1)
-					continue
-				}
-				// No lease is held while the pass is paused by a burst of 429s.
-				if err := p.waitTurn(ctx, p.stopAt); err != nil {
-					p.timeUp(ctx)
-					p.addLeft(1)
-					continue
-				}
-				p.record(r.refreshLeased(ctx, inst, p))
+	tasks := make(chan task, r.opts.Concurrency)
+	leased := make(chan *job, r.opts.Concurrency)
+	done := make(chan answered, r.opts.Concurrency)
+	var leasers, callers, savers sync.WaitGroup
+	for range r.opts.StoreConcurrency {
+		leasers.Go(func() { p.leaseStage(ctx, tasks, leased) })
+		savers.Go(func() {
+			for a := range done {
+				p.record(r.finish(ctx, a.j, a.c, p))
 			}
 		})
 	}
-	listedAll := p.list(ctx, before, shards, items)
-	close(items)
-	wg.Wait()
+	for range r.opts.Concurrency {
+		callers.Go(func() {
+			for j := range leased {
+				done <- answered{j, r.call(ctx, j, p)}
+			}
+		})
+	}
+	listedAll := p.list(ctx, before, shards, tasks)
+	close(tasks)
+	leasers.Wait()
+	close(leased)
+	callers.Wait()
+	close(done)
+	savers.Wait()
 
 	p.mu.Lock()
 	sum := p.sum
 	sum.ListedAll = listedAll
 	sum.StoppedReason = p.stopReason
 	failErr := p.stopErr
-	attempted := sum.Refreshed + sum.ReauthorizationRequired + sum.FailedTotal()
-	if failErr == nil && p.misconfig > 0 && p.misconfig >= min(r.opts.MisconfigThreshold, attempted) {
-		// Every installation this small pass tried failed as if our credentials were wrong.
-		sum.StoppedReason = StopCircuitBreaker
-		failErr = fmt.Errorf("%w: %d of %d installations: %w", ErrCircuitOpen, p.misconfig, attempted, p.lastMisconfig)
+	if failErr == nil {
+		if err := p.brk.atEnd(r.opts, sum); err != nil {
+			// Every installation this small pass tried failed as if our credentials were wrong.
+			sum.StoppedReason = StopCircuitBreaker
+			failErr = err
+		}
 	}
 	p.mu.Unlock()
 	sum.PassFailed = failErr != nil
@@ -178,58 +202,138 @@ func (r *Refresher) RunShards(ctx context.Context, shards []int) (Summary, error
 	return sum, failErr
 }
 
-// list streams the due installations of every shard into items, one page per shard in turn so that the
-// earliest expiries of all shards come first. It reports whether it read the whole index.
-func (p *pass) list(ctx context.Context, before time.Time, shards []int, items chan<- *store.Installation) bool {
-	seen := make(map[string]struct{})
-	tokens := make(map[int]string, len(shards))
-	done := make(map[int]bool, len(shards))
-	remaining := 0
+// leaseStage takes the lease of each listed installation, ahead of the call slots.
+func (p *pass) leaseStage(ctx context.Context, tasks <-chan task, leased chan<- *job) {
+	for t := range tasks {
+		if !p.mayStart(ctx) {
+			p.addLeft(1)
+			continue
+		}
+		// No lease is taken while the pass is paused by a burst of 429s.
+		if err := p.waitGate(ctx, p.stopAt); err != nil {
+			p.timeUp(ctx)
+			p.addLeft(1)
+			continue
+		}
+		j, res := p.r.acquire(ctx, t.inst)
+		if j == nil {
+			res.probe = t.probe
+			p.record(res)
+			continue
+		}
+		j.probe = t.probe
+		leased <- j
+	}
+}
+
+// list streams the due installations of every shard into tasks, one page per shard in turn so that the
+// earliest expiries of all shards come first. When the circuit breaker starts probing, it reads the
+// rest of the index, shuffles it and sends it on as probes. It reports whether it read the whole index.
+func (p *pass) list(ctx context.Context, before time.Time, shards []int, tasks chan<- task) bool {
+	l := newLister(p, before, shards)
+	for {
+		select {
+		case <-p.suspectCh:
+			return p.probe(ctx, l, tasks)
+		default:
+		}
+		inst, ok := l.next(ctx)
+		if !ok {
+			return l.all
+		}
+		p.send(tasks, task{inst: inst})
+	}
+}
+
+// send hands t to the lease stage, or counts it as left when the pass stops first.
+func (p *pass) send(tasks chan<- task, t task) {
+	select {
+	case tasks <- t:
+	case <-p.stopCh:
+		p.addLeft(1)
+	}
+}
+
+// lister walks the due index of some shards, page by page, skipping duplicates and inactive items.
+type lister struct {
+	p       *pass
+	before  time.Time
+	shards  []int
+	seen    map[string]struct{}
+	tokens  map[int]string
+	done    map[int]bool
+	left    int
+	page    []*store.Installation
+	shard   int // index into shards of the next page to read
+	all     bool
+	stopped bool
+}
+
+func newLister(p *pass, before time.Time, shards []int) *lister {
+	l := &lister{p: p, before: before, shards: shards, seen: map[string]struct{}{},
+		tokens: make(map[int]string, len(shards)), done: make(map[int]bool, len(shards))}
 	for _, shard := range shards {
-		if _, dup := tokens[shard]; !dup {
-			tokens[shard] = ""
-			remaining++
+		if _, dup := l.tokens[shard]; !dup {
+			l.tokens[shard] = ""
+			l.left++
 		}
 	}
-	for remaining > 0 {
-		for _, shard := range shards {
-			if done[shard] {
+	return l
+}
+
+// next returns the next active due installation, reading pages as needed; false at the end of the
+// index (l.all is then true) or when the pass stops.
+func (l *lister) next(ctx context.Context) (*store.Installation, bool) {
+	for {
+		for len(l.page) > 0 {
+			inst := l.page[0]
+			l.page = l.page[1:]
+			if _, dup := l.seen[inst.ID]; dup {
 				continue
 			}
-			if !p.mayStart(ctx) {
-				return false
+			l.seen[inst.ID] = struct{}{}
+			l.p.addDue()
+			if inst.Status != store.StatusActive {
+				l.p.addSkipped()
+				continue
 			}
-			page, err := p.listPage(ctx, before, shard, tokens[shard])
-			if err != nil {
-				if ctx.Err() != nil {
-					p.timeUp(ctx)
-				} else {
-					p.stop(StopStoreUnavailable, fmt.Errorf("%w: list due installations: %w", ErrStoreUnavailable, err))
-				}
-				return false
-			}
-			for _, inst := range page.Installations {
-				if _, dup := seen[inst.ID]; dup {
-					continue
-				}
-				seen[inst.ID] = struct{}{}
-				p.addDue()
-				if inst.Status != store.StatusActive {
-					p.addSkipped()
-					continue
-				}
-				select {
-				case items <- inst:
-				case <-p.stopCh:
-					p.addLeft(1)
-				}
-			}
-			tokens[shard] = page.Next
-			if page.Next == "" {
-				done[shard] = true
-				remaining--
-			}
+			return inst, true
 		}
+		if l.left == 0 {
+			l.all = true
+			return nil, false
+		}
+		if l.stopped || !l.readPage(ctx) {
+			l.stopped = true
+			return nil, false
+		}
+	}
+}
+
+// readPage reads the next page of the next shard that has one, in turn.
+func (l *lister) readPage(ctx context.Context) bool {
+	for l.done[l.shards[l.shard]] {
+		l.shard = (l.shard + 1) % len(l.shards)
+	}
+	shard := l.shards[l.shard]
+	l.shard = (l.shard + 1) % len(l.shards)
+	if !l.p.mayStart(ctx) {
+		return false
+	}
+	page, err := l.p.listPage(ctx, l.before, shard, l.tokens[shard])
+	if err != nil {
+		if ctx.Err() != nil {
+			l.p.timeUp(ctx)
+		} else {
+			l.p.stop(StopStoreUnavailable, fmt.Errorf("%w: list due installations: %w", ErrStoreUnavailable, err))
+		}
+		return false
+	}
+	l.page = page.Installations
+	l.tokens[shard] = page.Next
+	if page.Next == "" {
+		l.done[shard] = true
+		l.left--
 	}
 	return true
 }
@@ -296,9 +400,9 @@ func (p *pass) stop(reason string, err error) {
 	close(p.stopCh)
 }
 
-// waitTurn waits until the pass's global backoff has passed and the rate limiter allows a call. It fails
-// without waiting when that would be after latest (zero: no limit) or when the pass stopped.
-func (p *pass) waitTurn(ctx context.Context, latest time.Time) error {
+// waitGate waits until the pass's global backoff (after a burst of 429s) has passed. It fails without
+// waiting when that would be after latest (zero: no limit).
+func (p *pass) waitGate(ctx context.Context, latest time.Time) error {
 	p.mu.Lock()
 	until := p.gateUntil
 	p.mu.Unlock()
@@ -306,9 +410,16 @@ func (p *pass) waitTurn(ctx context.Context, latest time.Time) error {
 		if !latest.IsZero() && until.After(latest) {
 			return errNoTime
 		}
-		if err := sleep(ctx, wait); err != nil {
-			return err
-		}
+		return sleep(ctx, wait)
+	}
+	return nil
+}
+
+// waitTurn waits until the pass's global backoff has passed and the rate limiter allows a call. It fails
+// without waiting when that would be after latest (zero: no limit).
+func (p *pass) waitTurn(ctx context.Context, latest time.Time) error {
+	if err := p.waitGate(ctx, latest); err != nil {
+		return err
 	}
 	if p.limiter == nil {
 		return nil
@@ -346,11 +457,19 @@ func (p *pass) noteRateLimited(err error) {
 	}
 }
 
-// noteSuccess ends a burst of 429s.
+// noteSuccess ends a burst of 429s, and proves our client credentials right for this pass.
 func (p *pass) noteSuccess() {
 	p.mu.Lock()
 	p.burst429 = 0
+	p.brk.proven = true
 	p.mu.Unlock()
+}
+
+// proven reports whether a LiveChat refresh succeeded in this pass (our credentials work).
+func (p *pass) proven() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.brk.proven
 }
 
 func (p *pass) noteRetry() {
@@ -394,13 +513,13 @@ func (p *pass) record(res result) {
 		p.sum.Left++
 	case outcomeFailed:
 		p.sum.Failed[res.class]++
-		if res.class == string(livechat.ClassMisconfiguration) {
-			p.misconfig++
-			p.lastMisconfig = res.err
-			if p.misconfig >= o.MisconfigThreshold {
-				stopReason = StopCircuitBreaker
-				stopErr = fmt.Errorf("%w: %d installations: %w", ErrCircuitOpen, p.misconfig, res.err)
-			}
+	}
+	suspect := false
+	if res.kind == outcomeFailed && res.class == string(livechat.ClassMisconfiguration) {
+		var err error
+		suspect, err = p.brk.misconfigured(o, res)
+		if err != nil {
+			stopReason, stopErr = StopCircuitBreaker, err
 		}
 	}
 	if res.storeFailed {
@@ -414,6 +533,9 @@ func (p *pass) record(res result) {
 		p.storeFailures = 0
 	}
 	p.mu.Unlock()
+	if suspect {
+		close(p.suspectCh)
+	}
 	if stopReason != "" {
 		p.stop(stopReason, stopErr)
 	}

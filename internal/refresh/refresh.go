@@ -50,8 +50,9 @@ var ErrReauthorizationRequired = errors.New("refresh: installation needs re-auth
 // RefreshInstallation was willing to wait for its result. Retrying a little later is safe.
 var ErrRefreshInProgress = errors.New("refresh: another refresh of this installation is still in progress")
 
-// ErrCircuitOpen is returned by RunPass when several installations failed with errors that point at our
-// own configuration (wrong client secret or id): the pass stopped without marking anything.
+// ErrCircuitOpen is returned by RunPass when the pass found evidence that our own client credentials are
+// wrong (no successful refresh among many misconfiguration-class answers, see the breaker in
+// breaker.go): the pass stopped without marking anything.
 var ErrCircuitOpen = errors.New("refresh: pass stopped: LiveChat rejected our client credentials (circuit breaker)")
 
 // ErrStoreUnavailable is returned by RunPass when the store could not be read or written reliably.
@@ -59,16 +60,22 @@ var ErrStoreUnavailable = errors.New("refresh: pass stopped: store unavailable")
 
 // Defaults for the zero fields of Options.
 const (
-	DefaultWindow             = 60 * time.Minute
-	DefaultConcurrency        = 16
-	DefaultLeaseTTL           = 30 * time.Second
+	DefaultWindow      = 60 * time.Minute
+	DefaultConcurrency = 16
+	DefaultCallBudget  = 15 * time.Second
+	// DefaultLeaseTTL is the lease of the default options: DefaultCallBudget plus the save budget of
+	// DefaultStoreTimeout plus slack (see Options.LeaseTTL).
+	DefaultLeaseTTL           = DefaultCallBudget + saveAttempts*DefaultStoreTimeout + saveBackoffTotal + leaseSlack
 	DefaultWaitForOther       = 3 * time.Second
 	DefaultSafetyMargin       = 10 * time.Second
 	DefaultMaxAttempts        = 4
 	DefaultBaseBackoff        = 200 * time.Millisecond
 	DefaultMaxBackoff         = 5 * time.Second
 	DefaultMaxGlobalBackoff   = 30 * time.Second
-	DefaultMisconfigThreshold = 3
+	DefaultMisconfigThreshold = 20
+	DefaultMisconfigProbes    = 20
+	DefaultDeadTokenStrikes   = 3
+	DefaultDeadTokenMinSpan   = 30 * time.Minute
 	DefaultStoreFailureLimit  = 5
 	DefaultPageSize           = 100
 	DefaultStoreTimeout       = 5 * time.Second
@@ -79,17 +86,30 @@ const (
 type Options struct {
 	// Window: a pass refreshes the installations whose access token expires within it (default 60m).
 	Window time.Duration
-	// Concurrency bounds the refreshes in flight in one pass (default 16).
+	// Concurrency is the number of LiveChat token calls a pass keeps in flight while work remains
+	// (default 16; LCAUTH_REFRESH_CONCURRENCY). Leases are taken ahead of the call slots and results
+	// saved after a slot is freed, so a slot never waits for the store.
 	Concurrency int
+	// StoreConcurrency bounds the store writes in flight in each of a pass's two store stages: lease
+	// writes ahead of the calls, and saves (or releases) after them (default: Concurrency). At most
+	// StoreConcurrency + Concurrency leases wait for a call slot.
+	StoreConcurrency int
 	// Rate limits LiveChat token calls per second in one pass, retries included; 0 means no limit.
 	Rate float64
-	// LeaseTTL is how long a lease is held at most (default 30s). A refresher never starts a LiveChat
-	// call that could outlive its lease, so a crashed holder blocks an installation for at most this long.
+	// CallBudget bounds the LiveChat calls (retries included) made under one lease, from the moment the
+	// lease is taken (default 15s).
+	CallBudget time.Duration
+	// LeaseTTL is how long a lease is held at most. It is derived, never chosen alone: at least
+	// CallBudget + SaveBudget (every save attempt at its StoreTimeout, with the backoff between them) +
+	// a second of clock slack, so everything that can happen under a lease happens before it lapses. A
+	// larger value is kept (and then lengthens the call budget). A crashed holder blocks an installation
+	// for at most this long.
 	LeaseTTL time.Duration
 	// WaitForOther bounds how long RefreshInstallation waits for another holder's result (default 3s).
 	WaitForOther time.Duration
-	// SafetyMargin: a pass starts no new refresh when less than this remains before its context's
-	// deadline (default 10s); in-flight refreshes finish inside that margin.
+	// SafetyMargin: a pass takes no lease and starts no LiveChat call later than SaveBudget +
+	// max(SafetyMargin/2, MinCallTime) before its context's deadline, so that its last calls have at
+	// least half of it and their saves their whole budget (default 10s).
 	SafetyMargin time.Duration
 	// MaxAttempts bounds LiveChat calls per installation per pass on transient errors (default 4).
 	MaxAttempts int
@@ -98,16 +118,25 @@ type Options struct {
 	BaseBackoff, MaxBackoff time.Duration
 	// MaxGlobalBackoff caps the pause of the whole pass after a burst of 429s (default 30s).
 	MaxGlobalBackoff time.Duration
-	// MisconfigThreshold: a pass stops when this many installations failed with misconfiguration
-	// (default 3; a pass with fewer due installations fails when all of them did).
-	MisconfigThreshold int
+	// MisconfigThreshold and MisconfigProbes shape the circuit breaker (breaker.go): after
+	// MisconfigThreshold misconfiguration-class failures (unauthorized_client, invalid_client) with no
+	// successful refresh in the pass (default 20), the rest of the due index is read and shuffled, and
+	// the pass stops only if MisconfigProbes more of those, drawn at random, fail alike (default 20).
+	// A successful refresh closes the breaker for the rest of the pass.
+	MisconfigThreshold, MisconfigProbes int
+	// DeadTokenStrikes and DeadTokenMinSpan: an installation whose refresh LiveChat refused with
+	// unauthorized_client / invalid_client in DeadTokenStrikes passes (default 3) that each also
+	// refreshed another installation before it, the first and the last at least DeadTokenMinSpan apart
+	// (default 30m), is marked reauthorization_required with reason refresh_token_not_found.
+	DeadTokenStrikes int
+	DeadTokenMinSpan time.Duration
 	// StoreFailureLimit: a pass stops when this many store calls in a row failed (default 5).
 	StoreFailureLimit int
 	// PageSize is the ListDue page size (default 100).
 	PageSize int
-	// StoreTimeout bounds each store write after LiveChat answered (default 5s; saving a minted token
-	// is tried up to 3 times). Those writes run even if the caller's context is cancelled: a token
-	// LiveChat has minted must be saved.
+	// StoreTimeout bounds each store write (default 5s; saving a minted token is tried up to
+	// saveAttempts times). The writes after a LiveChat answer run even if the caller's context is
+	// cancelled: a token LiveChat has minted must be saved.
 	StoreTimeout time.Duration
 	// MinCallTime: no LiveChat call is started with less time than this left before the lease or pass
 	// budget ends (default 2s).
@@ -135,7 +164,7 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	def(&o.Window, DefaultWindow)
-	def(&o.LeaseTTL, DefaultLeaseTTL)
+	def(&o.DeadTokenMinSpan, DefaultDeadTokenMinSpan)
 	def(&o.WaitForOther, DefaultWaitForOther)
 	def(&o.SafetyMargin, DefaultSafetyMargin)
 	def(&o.BaseBackoff, DefaultBaseBackoff)
@@ -149,8 +178,17 @@ func (o Options) withDefaults() Options {
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = DefaultMaxAttempts
 	}
+	if o.StoreConcurrency <= 0 {
+		o.StoreConcurrency = o.Concurrency
+	}
 	if o.MisconfigThreshold <= 0 {
 		o.MisconfigThreshold = DefaultMisconfigThreshold
+	}
+	if o.MisconfigProbes <= 0 {
+		o.MisconfigProbes = DefaultMisconfigProbes
+	}
+	if o.DeadTokenStrikes <= 0 {
+		o.DeadTokenStrikes = DefaultDeadTokenStrikes
 	}
 	if o.StoreFailureLimit <= 0 {
 		o.StoreFailureLimit = DefaultStoreFailureLimit
@@ -170,6 +208,7 @@ func (o Options) withDefaults() Options {
 	if o.OwnerPrefix == "" {
 		o.OwnerPrefix = "lcauth"
 	}
+	o.deriveLease()
 	return o
 }
 
@@ -288,308 +327,6 @@ func (r *Refresher) awaitOther(ctx context.Context, old *store.Installation) (*s
 			return nil, fmt.Errorf("refresh: installation %s: wait for concurrent refresh: %w", old.ID, err)
 		}
 		delay = min(delay*2, 400*time.Millisecond)
-	}
-}
-
-// outcome is how one leased refresh ended.
-type outcome int
-
-const (
-	outcomeRefreshed outcome = iota
-	outcomeLostRace
-	outcomeGone
-	outcomeReauthorization
-	outcomeFailed
-	outcomeNotStarted
-)
-
-// classStore is the failure class of store errors in a Summary (LiveChat's classes come from
-// livechat.Classify).
-const classStore = "store"
-
-// result is the outcome of one leased refresh.
-type result struct {
-	kind outcome
-	inst *store.Installation
-	err  error
-	// class is the failure class for outcomeFailed: a livechat.ErrorClass or classStore.
-	class string
-	// attempts counts LiveChat calls made.
-	attempts int
-	// storeFailed is set when a store call failed (the pass counts consecutive ones).
-	storeFailed bool
-}
-
-// refreshLeased takes inst's lease, calls LiveChat (retrying transient errors when p is a pass) and
-// saves the outcome. p is nil for RefreshInstallation.
-func (r *Refresher) refreshLeased(ctx context.Context, inst *store.Installation, p *pass) result {
-	if err := ctx.Err(); err != nil {
-		return result{kind: outcomeNotStarted, err: fmt.Errorf("refresh: installation %s: %w", inst.ID, err)}
-	}
-	owner := r.newOwner()
-	acquiredAt := time.Now()
-	// Not cancelled with the caller either: a lease taken by a write whose answer we dropped would
-	// block the installation until it lapses.
-	saveCtx, cancelSave := r.saveContext(ctx)
-	defer cancelSave()
-	acquireCtx, cancelAcquire := r.storeCall(saveCtx)
-	cur, lease, err := r.st.AcquireLease(acquireCtx, inst.ID, inst.Version, owner, r.opts.LeaseTTL)
-	cancelAcquire()
-	switch {
-	case errors.Is(err, store.ErrLeaseHeld), errors.Is(err, store.ErrVersionConflict):
-		return result{kind: outcomeLostRace}
-	case errors.Is(err, store.ErrNotFound):
-		return result{kind: outcomeGone, err: fmt.Errorf("refresh: installation %s: %w", inst.ID, err)}
-	case err != nil:
-		return result{kind: outcomeFailed, class: classStore, storeFailed: true,
-			err: fmt.Errorf("refresh: installation %s: acquire lease: %w", inst.ID, err)}
-	}
-	if err := ctx.Err(); err != nil {
-		// The caller gave up while we took the lease: give it back untouched.
-		callCtx, cancelCall := r.storeCall(saveCtx)
-		_ = r.st.ReleaseLease(callCtx, lease, nil)
-		cancelCall()
-		return result{kind: outcomeNotStarted, err: fmt.Errorf("refresh: installation %s: %w", inst.ID, err)}
-	}
-	// A LiveChat call must end early enough for the result to be saved under the lease.
-	budget := acquiredAt.Add(r.opts.LeaseTTL - r.opts.StoreTimeout)
-	switch d, ok := ctx.Deadline(); {
-	case p != nil && !p.callDeadline.IsZero() && p.callDeadline.Before(budget):
-		// A pass keeps half its SafetyMargin for the writes of the refreshes in flight.
-		budget = p.callDeadline
-	case p == nil && ok && d.Add(-saveReserve).Before(budget):
-		// A caller with a deadline (a /chats request) must still be there to save what LiveChat minted.
-		budget = d.Add(-saveReserve)
-	}
-	if cur.Status == store.StatusReauthorizationRequired {
-		// Marked between our read and the lease: nothing to refresh.
-		callCtx, cancelCall := r.storeCall(saveCtx)
-		_ = r.st.ReleaseLease(callCtx, lease, nil)
-		cancelCall()
-		return result{kind: outcomeReauthorization, inst: cur,
-			err: fmt.Errorf("refresh: installation %s: %w", cur.ID, ErrReauthorizationRequired)}
-	}
-
-	tok, attempts, callErr := r.callWithRetry(ctx, cur, budget, p)
-	if attempts == 0 {
-		// LiveChat was never called (the caller gave up, or the pass's backoff outlasts the budget):
-		// give the lease back untouched; the next pass takes it from here.
-		callCtx, cancelCall := r.storeCall(saveCtx)
-		_ = r.st.ReleaseLease(callCtx, lease, nil)
-		cancelCall()
-		return result{kind: outcomeNotStarted, err: fmt.Errorf("refresh: installation %s: %w", cur.ID, callErr)}
-	}
-	if callErr == nil {
-		updated, err := r.complete(saveCtx, lease, cur, tok)
-		if err != nil && isConflict(err) {
-			// The installation moved on under us (a reinstall, or our lease lapsed and another holder
-			// took it): its newer state wins and our token is discarded, as the version check intends.
-			r.log.LogAttrs(ctx, slog.LevelWarn, "refresh: refreshed token discarded, installation changed meanwhile",
-				slog.String("installation_id", cur.ID), slog.String("organization_id", cur.OrganizationID),
-				slog.String("error", err.Error()))
-			if errors.Is(err, store.ErrNotFound) {
-				return result{kind: outcomeGone, attempts: attempts, err: fmt.Errorf("refresh: installation %s: %w", cur.ID, err)}
-			}
-			return result{kind: outcomeLostRace, attempts: attempts}
-		}
-		if err != nil {
-			// LiveChat minted a token we could not save. The old refresh token usually stays valid
-			// (LiveChat does not rotate them for server-side apps), so the next pass can try again.
-			r.log.LogAttrs(ctx, slog.LevelError, "refresh: token refreshed at LiveChat but not saved",
-				slog.String("installation_id", cur.ID), slog.String("organization_id", cur.OrganizationID),
-				slog.String("error", err.Error()))
-			return result{kind: outcomeFailed, class: classStore, attempts: attempts, storeFailed: true,
-				err: fmt.Errorf("refresh: installation %s: save refreshed token: %w", cur.ID, err)}
-		}
-		r.log.LogAttrs(ctx, slog.LevelDebug, "refresh: token refreshed",
-			slog.String("installation_id", cur.ID), slog.String("organization_id", cur.OrganizationID),
-			slog.Time("expires_at", updated.ExpiresAt), slog.Int("attempts", attempts))
-		return result{kind: outcomeRefreshed, inst: updated, attempts: attempts}
-	}
-
-	class := livechat.Classify(callErr)
-	if class == livechat.ClassReauthorization {
-		reason := "livechat: " + string(class)
-		var te *livechat.TokenError
-		if errors.As(callErr, &te) && te.Code != "" {
-			reason = "livechat: " + te.Code
-		}
-		callCtx, cancelCall := r.storeCall(saveCtx)
-		marked, err := r.st.MarkReauthorizationRequired(callCtx, lease, reason)
-		cancelCall()
-		if err != nil {
-			return result{kind: outcomeFailed, class: classStore, attempts: attempts, storeFailed: !isConflict(err),
-				err: fmt.Errorf("refresh: installation %s: mark reauthorization required: %w", cur.ID, err)}
-		}
-		r.log.LogAttrs(ctx, slog.LevelWarn, "refresh: installation needs re-authorization",
-			slog.String("installation_id", cur.ID), slog.String("organization_id", cur.OrganizationID),
-			slog.String("reason", reason))
-		if p == nil {
-			// A pass counts these in its summary; an on-demand mark is counted here.
-			r.emitReauthorization()
-		}
-		return result{kind: outcomeReauthorization, inst: marked, attempts: attempts,
-			err: fmt.Errorf("refresh: installation %s: %w: %w", cur.ID, ErrReauthorizationRequired, callErr)}
-	}
-
-	// Misconfiguration, rate limit, transient or other: tokens kept, the error recorded for operators.
-	// A cancelled caller is not the installation's problem, so that is not recorded.
-	var rerr *store.RefreshError
-	if ctx.Err() == nil || class != livechat.ClassTransient {
-		rerr = &store.RefreshError{Class: string(class), Message: callErr.Error(), At: r.opts.Now()}
-	}
-	callCtx, cancelCall := r.storeCall(saveCtx)
-	defer cancelCall()
-	if err := r.st.ReleaseLease(callCtx, lease, rerr); err != nil && !isConflict(err) {
-		// The lease expires by itself; the LiveChat error is what the caller needs to see.
-		r.log.LogAttrs(ctx, slog.LevelWarn, "refresh: release lease",
-			slog.String("installation_id", cur.ID), slog.String("error", err.Error()))
-	}
-	r.log.LogAttrs(ctx, slog.LevelWarn, "refresh: refresh failed",
-		slog.String("installation_id", cur.ID), slog.String("organization_id", cur.OrganizationID),
-		slog.String("class", string(class)), slog.Int("attempts", attempts), slog.String("error", callErr.Error()))
-	return result{kind: outcomeFailed, class: string(class), attempts: attempts,
-		err: fmt.Errorf("refresh: installation %s: %w", cur.ID, callErr)}
-}
-
-// saveReserve is the time kept, before a caller's deadline, for the store write that follows a LiveChat
-// answer (one conditional UpdateItem: milliseconds, seconds at worst).
-const saveReserve = time.Second
-
-// saveContext is the context of the store writes that follow a LiveChat answer: not cancelled with the
-// caller (a minted token must be saved) but bounded by the caller's deadline, past which nobody waits
-// for the answer (a Lambda is frozen; a pass keeps half its SafetyMargin for these writes). Each write
-// has its own StoreTimeout on top (storeCall).
-func (r *Refresher) saveContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	c := context.WithoutCancel(ctx)
-	if d, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(c, d)
-	}
-	return context.WithCancel(c)
-}
-
-// storeCall bounds one store write by StoreTimeout.
-func (r *Refresher) storeCall(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, r.opts.StoreTimeout)
-}
-
-// isConflict reports whether err is the store refusing a write because the lease or version moved on,
-// or refusing its arguments: not a sign that the store is unavailable, and not worth retrying.
-func isConflict(err error) bool {
-	return errors.Is(err, store.ErrVersionConflict) || errors.Is(err, store.ErrLeaseHeld) ||
-		errors.Is(err, store.ErrLeaseLost) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid)
-}
-
-// complete saves tok under the lease. Store errors other than a conflict are retried briefly: the token
-// is already minted and losing it costs one of LiveChat's 25 tokens per user.
-func (r *Refresher) complete(ctx context.Context, lease *store.Lease, inst *store.Installation, tok *livechat.Token) (*store.Installation, error) {
-	g := store.Grant{
-		AccessToken:    tok.AccessToken,
-		RefreshToken:   tok.RefreshToken,
-		TokenType:      tok.TokenType,
-		Scope:          tok.Scope,
-		ExpiresAt:      tok.Expiry,
-		OrganizationID: inst.OrganizationID,
-		AccountID:      inst.AccountID,
-		Region:         tok.Region,
-	}
-	if g.RefreshToken == "" {
-		g.RefreshToken = inst.RefreshToken
-	}
-	if g.TokenType == "" {
-		g.TokenType = inst.TokenType
-	}
-	if g.Scope == "" {
-		g.Scope = inst.Scope
-	}
-	if g.Region == "" {
-		g.Region = inst.Region
-	}
-	delay := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		callCtx, cancel := r.storeCall(ctx)
-		updated, err := r.st.CompleteRefresh(callCtx, lease, g)
-		cancel()
-		if err != nil && attempt > 1 && isConflict(err) {
-			// An earlier attempt that timed out may have been applied after all: then the stored token
-			// is ours.
-			getCtx, cancelGet := r.storeCall(ctx)
-			got, gerr := r.st.Get(getCtx, inst.ID)
-			cancelGet()
-			if gerr == nil && got.AccessToken == g.AccessToken {
-				return got, nil
-			}
-		}
-		if err == nil || isConflict(err) || attempt >= 3 || ctx.Err() != nil {
-			return updated, err
-		}
-		if sleep(ctx, jitter(delay)) != nil {
-			return nil, err
-		}
-		delay *= 4
-	}
-}
-
-// callWithRetry calls LiveChat's refresh for inst. In a pass (p != nil) it retries rate-limited and
-// transient errors with exponential backoff and jitter while the budget allows, honouring Retry-After
-// and the pass's global backoff; on demand (p == nil) it makes one call.
-func (r *Refresher) callWithRetry(ctx context.Context, inst *store.Installation, budget time.Time, p *pass) (*livechat.Token, int, error) {
-	var lastErr error
-	attempts := 0
-	for {
-		if p != nil {
-			if err := p.waitTurn(ctx, budget.Add(-r.opts.MinCallTime)); err != nil {
-				if lastErr == nil {
-					lastErr = err
-				}
-				return nil, attempts, lastErr
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			// The caller gave up before this call: start nothing new.
-			if lastErr == nil {
-				lastErr = err
-			}
-			return nil, attempts, lastErr
-		}
-		if !time.Now().Before(budget) {
-			if lastErr == nil {
-				lastErr = errNoTime
-			}
-			return nil, attempts, lastErr
-		}
-		// Once sent, a call is not cancelled with the caller: LiveChat may mint the token even if we
-		// hang up, and an answer we never read is a token lost (with rotating refresh tokens, the
-		// installation's only valid one). The budget bounds it instead.
-		callCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), budget)
-		attempts++
-		tok, err := r.lc.Refresh(callCtx, inst.RefreshToken)
-		cancel()
-		if err == nil {
-			if p != nil {
-				p.noteSuccess()
-			}
-			return tok, attempts, nil
-		}
-		lastErr = err
-		class := livechat.Classify(err)
-		if p == nil || (class != livechat.ClassTransient && class != livechat.ClassRateLimited) || ctx.Err() != nil {
-			return nil, attempts, err
-		}
-		wait := backoff(r.opts.BaseBackoff, r.opts.MaxBackoff, attempts)
-		if ra := livechat.RetryAfter(err); ra > wait {
-			wait = ra
-		}
-		if class == livechat.ClassRateLimited {
-			p.noteRateLimited(err)
-		}
-		if attempts >= r.opts.MaxAttempts || time.Now().Add(wait+r.opts.MinCallTime).After(budget) || p.stopped() {
-			return nil, attempts, err
-		}
-		p.noteRetry()
-		if sleep(ctx, wait) != nil {
-			return nil, attempts, err
-		}
 	}
 }
 

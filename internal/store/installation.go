@@ -56,6 +56,13 @@ type Installation struct {
 
 	LeaseOwner     string    // "" when no refresh lease is held
 	LeaseExpiresAt time.Time // when a held lease lapses by itself
+
+	// DeadTokenStrikes counts refreshes LiveChat refused with unauthorized_client / invalid_client in
+	// passes that proved our client credentials right (another refresh succeeded), since
+	// DeadTokenSince. A successful refresh or a reinstall clears both. The refresher uses them to take a
+	// dead refresh token out of the due index (see the refresh package).
+	DeadTokenStrikes int
+	DeadTokenSince   time.Time
 }
 
 // RefreshError is the last failed refresh of an installation. Message must never hold a token, code or
@@ -64,6 +71,9 @@ type RefreshError struct {
 	Class   string // a livechat.ErrorClass, e.g. "transient"
 	Message string
 	At      time.Time
+	// Strike, on ReleaseLease, counts one more strike against the refresh token
+	// (Installation.DeadTokenStrikes; DeadTokenSince is set on the first).
+	Strike bool
 }
 
 // Grant is a set of tokens from LiveChat (a code exchange or a refresh) for one installation.

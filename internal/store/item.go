@@ -34,6 +34,9 @@ const (
 	attrLeaseOwner      = "lease_owner"
 	attrLeaseID         = "lease_id" // random per acquisition; what lease conditions compare
 	attrLeaseExpiresAt  = "lease_expires_at"
+	// Strikes against the refresh token (see Installation.DeadTokenStrikes).
+	attrDeadTokenStrikes = "dead_token_strikes"
+	attrDeadTokenSince   = "dead_token_since"
 )
 
 // item is an installation as stored. Empty attributes are left out (omitempty): the due-index keys
@@ -62,6 +65,8 @@ type item struct {
 	LeaseOwner       string `dynamodbav:"lease_owner,omitempty"`
 	LeaseID          string `dynamodbav:"lease_id,omitempty"`
 	LeaseExpiresAt   int64  `dynamodbav:"lease_expires_at,omitempty"`
+	DeadTokenStrikes int    `dynamodbav:"dead_token_strikes,omitempty"`
+	DeadTokenSince   int64  `dynamodbav:"dead_token_since,omitempty"`
 	DueShard         *int   `dynamodbav:"due_shard,omitempty"`
 	DueAt            *int64 `dynamodbav:"due_at,omitempty"`
 }
@@ -102,6 +107,9 @@ func (it *item) installation() *Installation {
 		LastRefreshedAt: fromMillis(it.LastRefreshedAt),
 		LeaseOwner:      it.LeaseOwner,
 		LeaseExpiresAt:  fromMillis(it.LeaseExpiresAt),
+
+		DeadTokenStrikes: it.DeadTokenStrikes,
+		DeadTokenSince:   fromMillis(it.DeadTokenSince),
 	}
 	if it.LastErrorClass != "" || it.LastErrorMessage != "" {
 		inst.LastRefreshError = &RefreshError{Class: it.LastErrorClass, Message: it.LastErrorMessage, At: fromMillis(it.LastErrorAt)}

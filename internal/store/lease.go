@@ -141,7 +141,7 @@ func (s *Store) CompleteRefresh(ctx context.Context, l *Lease, g Grant) (*Instal
 		u = u.Set(name(attrStatusChangedAt), value(now))
 	}
 	u = setDue(u, id, g.ExpiresAt)
-	u = removeAll(u, append(append([]string{attrStatusReason}, leaseAttrs...), lastErrorAttrs...)...)
+	u = removeAll(u, append(append(append([]string{attrStatusReason}, leaseAttrs...), lastErrorAttrs...), deadTokenAttrs...)...)
 	newItem, failed, old, err := s.update(ctx, id, u, leaseCondition(l))
 	if err != nil {
 		return nil, fmt.Errorf("store: complete refresh %s: %w", id, err)
@@ -176,6 +176,10 @@ func (s *Store) ReleaseLease(ctx context.Context, l *Lease, refreshErr *RefreshE
 		u = u.Set(name(attrLastErrorClass), value(truncate(refreshErr.Class, maxIDField))).
 			Set(name(attrLastErrorMsg), value(truncate(refreshErr.Message, MaxErrorMessage))).
 			Set(name(attrLastErrorAt), value(millis(at)))
+		if refreshErr.Strike {
+			u = u.Add(name(attrDeadTokenStrikes), value(1)).
+				Set(name(attrDeadTokenSince), name(attrDeadTokenSince).IfNotExists(value(millis(at))))
+		}
 	}
 	u = removeAll(u, leaseAttrs...)
 	_, failed, old, err := s.update(ctx, id, u, leaseCondition(l))

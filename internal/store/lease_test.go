@@ -368,3 +368,47 @@ func TestInstall_LateCompleteRefreshCannotClobberAReinstall(t *testing.T) {
 		t.Errorf("item holds %v; want the reinstall's tokens and no lease", got)
 	}
 }
+
+func TestReleaseLease_CountsDeadTokenStrikesUntilARefreshOrReinstall(t *testing.T) {
+	f := newFixture(t)
+	inst, _ := f.install(t, "org-1", "acct-1", time.Minute)
+	first := f.clock.Now()
+	strike := func(cur *store.Installation) *store.Installation {
+		t.Helper()
+		_, l := f.acquire(t, cur, "w")
+		if err := f.st.ReleaseLease(ctx, l, &store.RefreshError{Class: "misconfiguration", Message: "unauthorized_client", Strike: true}); err != nil {
+			t.Fatal(err)
+		}
+		return f.get(t, cur.ID)
+	}
+	got := strike(inst)
+	f.clock.Advance(20 * time.Minute)
+	got = strike(got)
+	if got.DeadTokenStrikes != 2 || !got.DeadTokenSince.Equal(first) {
+		t.Fatalf("after two strikes: %d since %s, want 2 since %s", got.DeadTokenStrikes, got.DeadTokenSince, first)
+	}
+	// A release without a strike keeps the count.
+	_, l := f.acquire(t, got, "w")
+	if err := f.st.ReleaseLease(ctx, l, &store.RefreshError{Class: "transient", Message: "timeout"}); err != nil {
+		t.Fatal(err)
+	}
+	if got = f.get(t, inst.ID); got.DeadTokenStrikes != 2 {
+		t.Fatalf("a transient failure changed the strikes to %d", got.DeadTokenStrikes)
+	}
+	// A successful refresh clears them.
+	_, l = f.acquire(t, got, "w")
+	if _, err := f.st.CompleteRefresh(ctx, l, f.grant("org-1", "acct-1", time.Hour, "r1")); err != nil {
+		t.Fatal(err)
+	}
+	if got = f.get(t, inst.ID); got.DeadTokenStrikes != 0 || !got.DeadTokenSince.IsZero() {
+		t.Fatalf("after a refresh: %d strikes since %s, want none", got.DeadTokenStrikes, got.DeadTokenSince)
+	}
+	// So does a reinstall.
+	got = strike(got)
+	if _, _, err := f.st.Install(ctx, f.grant("org-1", "acct-1", time.Hour, "again")); err != nil {
+		t.Fatal(err)
+	}
+	if got = f.get(t, inst.ID); got.DeadTokenStrikes != 0 || !got.DeadTokenSince.IsZero() {
+		t.Fatalf("after a reinstall: %d strikes since %s, want none", got.DeadTokenStrikes, got.DeadTokenSince)
+	}
+}

@@ -36,6 +36,8 @@ var leaseAttrs = []string{attrLeaseOwner, attrLeaseID, attrLeaseExpiresAt}
 
 var lastErrorAttrs = []string{attrLastErrorClass, attrLastErrorMsg, attrLastErrorAt}
 
+var deadTokenAttrs = []string{attrDeadTokenStrikes, attrDeadTokenSince}
+
 // getItem reads an item with a consistent read; nil when absent.
 func (s *Store) getItem(ctx context.Context, id string) (map[string]types.AttributeValue, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{
@@ -170,7 +172,7 @@ func (s *Store) installUpdate(id string, g Grant, access, refresh string, now in
 		u = u.Set(name(attrRegion), value(g.Region))
 	}
 	u = setDue(u, id, g.ExpiresAt)
-	return removeAll(u, append(append([]string{attrStatusReason}, leaseAttrs...), lastErrorAttrs...)...)
+	return removeAll(u, append(append(append([]string{attrStatusReason}, leaseAttrs...), lastErrorAttrs...), deadTokenAttrs...)...)
 }
 
 // installConflict reports an item under the id that belongs to another organization/account.

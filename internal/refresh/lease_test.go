@@ -1,0 +1,204 @@
+package refresh
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"lcauth/internal/livechat"
+	"lcauth/internal/livechatsim"
+	"lcauth/internal/store"
+)
+
+func TestOptions_LeaseCoversTheCallAndEverySaveAttempt(t *testing.T) {
+	for _, o := range []Options{
+		{},
+		{StoreTimeout: 2 * time.Second},
+		{LeaseTTL: 10 * time.Second, StoreTimeout: 2 * time.Second},
+		{LeaseTTL: 5 * time.Second}, // shorter than the save budget of the default store timeout
+		{CallBudget: 3 * time.Second, StoreTimeout: 100 * time.Millisecond},
+		{CallBudget: 3 * time.Second, LeaseTTL: time.Minute},
+	} {
+		got := o.withDefaults()
+		// Written out here rather than through SaveBudget, so that a change to the save loop's
+		// constants or to the derivation alone makes this fail.
+		save := 3*got.StoreTimeout + 50*time.Millisecond + 200*time.Millisecond
+		if got.SaveBudget() != save {
+			t.Errorf("%+v: SaveBudget = %v, want 3 x StoreTimeout + 250ms = %v", o, got.SaveBudget(), save)
+		}
+		if need := got.CallBudget + save + leaseSlack; got.LeaseTTL < need {
+			t.Errorf("%+v: LeaseTTL %v < CallBudget %v + save budget %v + slack", o, got.LeaseTTL, got.CallBudget, save)
+		}
+		if got.CallBudget < got.MinCallTime {
+			t.Errorf("%+v: CallBudget %v below MinCallTime %v", o, got.CallBudget, got.MinCallTime)
+		}
+		if o.LeaseTTL > 0 && got.LeaseTTL < o.LeaseTTL {
+			t.Errorf("%+v: LeaseTTL shortened to %v", o, got.LeaseTTL)
+		}
+	}
+	if d := (Options{}).withDefaults().LeaseTTL; d != DefaultLeaseTTL {
+		t.Errorf("default LeaseTTL = %v, want DefaultLeaseTTL %v", d, DefaultLeaseTTL)
+	}
+}
+
+// slowSaveStore makes every CompleteRefresh attempt take nearly its whole timeout; attempts before
+// succeedOn fail as timed out, attempt succeedOn is written just before its timeout. It records the
+// lease and when each attempt ended (on the simulator's clock, the store's).
+type slowSaveStore struct {
+	Store
+	now       func() time.Time
+	succeedOn int
+
+	mu       sync.Mutex
+	lease    *store.Lease
+	attempts []time.Time
+}
+
+func (s *slowSaveStore) AcquireLease(ctx context.Context, id string, version int64, owner string, ttl time.Duration) (*store.Installation, *store.Lease, error) {
+	inst, l, err := s.Store.AcquireLease(ctx, id, version, owner, ttl)
+	s.mu.Lock()
+	s.lease = l
+	s.mu.Unlock()
+	return inst, l, err
+}
+
+func (s *slowSaveStore) CompleteRefresh(ctx context.Context, l *store.Lease, g store.Grant) (*store.Installation, error) {
+	d, _ := ctx.Deadline()
+	s.mu.Lock()
+	n := len(s.attempts) + 1
+	s.mu.Unlock()
+	var inst *store.Installation
+	err := context.DeadlineExceeded
+	if n == s.succeedOn {
+		time.Sleep(time.Until(d) - 30*time.Millisecond)
+		inst, err = s.Store.CompleteRefresh(context.WithoutCancel(ctx), l, g)
+	} else {
+		<-ctx.Done()
+	}
+	s.mu.Lock()
+	s.attempts = append(s.attempts, s.now())
+	s.mu.Unlock()
+	return inst, err
+}
+
+func TestLease_SlowSaveLandsUnderTheLease(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name      string
+		succeedOn int // 0: every attempt times out
+	}{
+		{"the last attempt lands", saveAttempts},
+		{"every attempt times out", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			inst := e.installDue(1)[0]
+			o := e.fastOptions()
+			o.StoreTimeout = 150 * time.Millisecond
+			o.CallBudget = 400 * time.Millisecond
+			o.LeaseTTL = 0
+			// LiveChat answers near the end of the call budget.
+			e.sim.SetLatency(livechatsim.EndpointTokenRefresh, 300*time.Millisecond)
+			st := &slowSaveStore{Store: e.st, now: e.sim.Now, succeedOn: tc.succeedOn}
+			r := New(st, e.lc, o)
+			o = r.Options()
+
+			start := e.sim.Now()
+			got, err := r.RefreshInstallation(context.Background(), inst)
+			st.mu.Lock()
+			defer st.mu.Unlock()
+			if len(st.attempts) != saveAttempts {
+				t.Fatalf("save attempts = %d, want %d", len(st.attempts), saveAttempts)
+			}
+			last := st.attempts[len(st.attempts)-1]
+			if !last.Before(st.lease.ExpiresAt) {
+				t.Errorf("last save attempt ended at lease+%v: after the lease lapsed", last.Sub(st.lease.ExpiresAt))
+			}
+			// What the lease arithmetic assumes: the call and every save attempt within
+			// CallBudget + SaveBudget of taking the lease (plus scheduling slack on a busy machine).
+			if used, budget := last.Sub(start), o.CallBudget+o.SaveBudget(); used > budget+leaseSlack/2 {
+				t.Errorf("call and saves took %v, more than CallBudget + SaveBudget = %v", used, budget)
+			}
+			if tc.succeedOn > 0 {
+				if err != nil || got == nil || e.get(inst.ID).Version != inst.Version+1 {
+					t.Fatalf("RefreshInstallation = %v, %v; want the token saved", got, err)
+				}
+			} else if err == nil {
+				t.Fatal("RefreshInstallation succeeded although every save timed out")
+			}
+		})
+	}
+}
+
+// saturatedStore lets one store write through at a time, each taking a while.
+type saturatedStore struct {
+	Store
+	sem   chan struct{}
+	delay time.Duration
+}
+
+func (s *saturatedStore) write() func() {
+	s.sem <- struct{}{}
+	time.Sleep(s.delay)
+	return func() { <-s.sem }
+}
+
+func (s *saturatedStore) AcquireLease(ctx context.Context, id string, version int64, owner string, ttl time.Duration) (*store.Installation, *store.Lease, error) {
+	defer s.write()()
+	return s.Store.AcquireLease(ctx, id, version, owner, ttl)
+}
+
+func (s *saturatedStore) CompleteRefresh(ctx context.Context, l *store.Lease, g store.Grant) (*store.Installation, error) {
+	defer s.write()()
+	return s.Store.CompleteRefresh(ctx, l, g)
+}
+
+func (s *saturatedStore) ReleaseLease(ctx context.Context, l *store.Lease, e *store.RefreshError) error {
+	defer s.write()()
+	return s.Store.ReleaseLease(ctx, l, e)
+}
+
+// inFlightClient counts the LiveChat calls in flight and keeps the peak.
+type inFlightClient struct {
+	inner    TokenClient
+	now, max atomic.Int64
+}
+
+func (c *inFlightClient) Refresh(ctx context.Context, refreshToken string) (*livechat.Token, error) {
+	n := c.now.Add(1)
+	defer c.now.Add(-1)
+	for {
+		m := c.max.Load()
+		if n <= m || c.max.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	return c.inner.Refresh(ctx, refreshToken)
+}
+
+func TestRunPass_SaturatedStoreNeverAddsLiveChatCalls(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	insts := e.installDue(40)
+	e.sim.SetLatency(livechatsim.EndpointTokenRefresh, 20*time.Millisecond)
+	o := e.fastOptions()
+	o.Concurrency = 3
+	o.StoreConcurrency = 12 // many more store writers than call slots, all queueing on one store
+	lc := &inFlightClient{inner: e.lc}
+	r := New(&saturatedStore{Store: e.st, sem: make(chan struct{}, 1), delay: 10 * time.Millisecond}, lc, o)
+	sum, err := r.RunPass(context.Background())
+	if err != nil || sum.Refreshed != 40 {
+		t.Fatalf("RunPass = %+v, %v; want all 40 refreshed", sum, err)
+	}
+	if m := lc.max.Load(); m > int64(o.Concurrency) || m < 1 {
+		t.Errorf("LiveChat calls in flight peaked at %d, want 1..%d (the setting)", m, o.Concurrency)
+	}
+	for _, inst := range insts {
+		if n := e.sim.RefreshesOf(inst.AccountID); n != 1 {
+			t.Errorf("%s: refreshes = %d, want 1", inst.ID, n)
+		}
+	}
+}
