@@ -3,9 +3,12 @@ package refresh
 import (
 	"context"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -25,9 +28,9 @@ import (
 )
 
 var (
-	benchInstallations = flag.Int("refresh.installations", 10000, "due installations in BenchmarkRunPass")
-	benchLatency       = flag.Duration("refresh.latency", 50*time.Millisecond, "simulated LiveChat latency per token call in BenchmarkRunPass")
-	benchConcurrency   = flag.Int("refresh.concurrency", 32, "pass concurrency in BenchmarkRunPass")
+	benchSizes       = flag.String("refresh.due", "1000,10000", "comma-separated due installation counts in BenchmarkRunPass")
+	benchLatencies   = flag.String("refresh.latency", "50ms,200ms", "comma-separated simulated LiveChat latencies per token call in BenchmarkRunPass")
+	benchConcurrency = flag.Int("refresh.concurrency", DefaultConcurrency, "pass concurrency (LiveChat calls in flight) in BenchmarkRunPass")
 )
 
 // countingDB wraps the DynamoDB client and counts calls and the items DynamoDB returned: Query items,
@@ -139,17 +142,42 @@ func (h *heapSampler) Stop() uint64 {
 	return h.peak
 }
 
-// BenchmarkRunPass measures one pass over -refresh.installations due installations in dynalite, with the
-// simulator answering each token call after -refresh.latency (then with no latency, to show the store's
-// own ceiling), at -refresh.concurrency. Every iteration moves the clock so that all installations are
-// due again. It reports installations refreshed per
-// second, the ratio to the ideal concurrency/latency, DynamoDB items read and writes per refreshed
-// installation, and peak heap (HeapInuse sampled every 10ms) and max RSS of the test process (which also
-// holds the simulator; dynalite is a separate process).
+// BenchmarkRunPass measures one pass over each of -refresh.due due installations in dynalite (a table
+// each), with the simulator answering each token call after each of -refresh.latency, at
+// -refresh.concurrency. Every iteration moves the clock so that all installations are due again. It
+// reports, side by side, installations refreshed per second and the ideal concurrency / latency (and
+// their ratio), DynamoDB items read and writes per refreshed installation, duplicate refreshes (LiveChat
+// refresh calls beyond one per refreshed installation), peak heap (HeapInuse sampled every 10ms) and
+// max RSS of the test process (which also holds the simulator; dynalite is a separate process).
 //
-//	go test -run '^$' -bench RunPass -benchtime 1x ./internal/refresh/
+//	go test -run '^$' -bench RunPass -benchtime 1x -refresh.due 1000 -refresh.latency 50ms ./internal/refresh/
 func BenchmarkRunPass(b *testing.B) {
-	n := *benchInstallations
+	for _, n := range parseList(b, *benchSizes, strconv.Atoi) {
+		b.Run(fmt.Sprintf("due=%d", n), func(b *testing.B) {
+			sim, st, lc, db := seedBench(b, n)
+			for _, latency := range parseList(b, *benchLatencies, time.ParseDuration) {
+				b.Run(fmt.Sprintf("latency=%v/concurrency=%d", latency, *benchConcurrency), func(b *testing.B) {
+					benchPass(b, sim, st, lc, db, n, latency)
+				})
+			}
+		})
+	}
+}
+
+func parseList[T any](b *testing.B, list string, parse func(string) (T, error)) []T {
+	var out []T
+	for _, f := range strings.Split(list, ",") {
+		v, err := parse(strings.TrimSpace(f))
+		if err != nil {
+			b.Fatalf("bad list %q: %v", list, err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// seedBench installs n installations in a fresh table.
+func seedBench(b *testing.B, n int) (*livechatsim.Simulator, *store.Store, *livechat.Client, *countingDB) {
 	sim, srv := simtest.NewServer(b, livechatsim.Options{})
 	raw, table := dynalitetest.Table(b)
 	db := &countingDB{DynamoDBAPI: raw}
@@ -163,8 +191,6 @@ func BenchmarkRunPass(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-
-	// Seed in parallel: the simulator mints tokens in memory, the store writes one item each.
 	seedStart := time.Now()
 	var g errgroup.Group
 	g.SetLimit(32)
@@ -182,14 +208,7 @@ func BenchmarkRunPass(b *testing.B) {
 		b.Fatalf("seed: %v", err)
 	}
 	b.Logf("seeded %d installations in %v (%.0f/s)", n, time.Since(seedStart).Round(time.Millisecond), float64(n)/time.Since(seedStart).Seconds())
-
-	// The simulated LiveChat latency, then none: the second run measures what the store (here dynalite)
-	// and the refresher itself allow, which bounds the first.
-	for _, latency := range []time.Duration{*benchLatency, 0} {
-		b.Run("latency="+latency.String(), func(b *testing.B) {
-			benchPass(b, sim, st, lc, db, n, latency)
-		})
-	}
+	return sim, st, lc, db
 }
 
 // benchPass runs passes over n installations that all become due before each pass.
@@ -204,6 +223,7 @@ func benchPass(b *testing.B, sim *livechatsim.Simulator, st *store.Store, lc *li
 	var elapsed time.Duration
 	var peak uint64
 	db.reset()
+	calls0 := sim.Calls(livechatsim.EndpointTokenRefresh)
 	for b.Loop() {
 		b.StopTimer()
 		sim.Advance(livechatsim.DefaultTokenLifetime - 30*time.Minute) // everything is due again
@@ -224,12 +244,13 @@ func benchPass(b *testing.B, sim *livechatsim.Simulator, st *store.Store, lc *li
 	b.StopTimer()
 
 	perSec := float64(refreshed) / elapsed.Seconds()
+	ideal := float64(*benchConcurrency) / latency.Seconds()
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	b.ReportMetric(perSec, "installs/s")
-	if latency > 0 {
-		b.ReportMetric(perSec/(float64(*benchConcurrency)/latency.Seconds()), "ratio_to_ideal")
-	}
+	b.ReportMetric(ideal, "ideal_installs/s")
+	b.ReportMetric(perSec/ideal, "ratio_to_ideal")
+	b.ReportMetric(float64(sim.Calls(livechatsim.EndpointTokenRefresh)-calls0-refreshed), "duplicate_refreshes")
 	b.ReportMetric(float64(db.queryItems.Load()+db.getItems.Load())/float64(refreshed), "items_read/install")
 	b.ReportMetric(float64(db.queryItems.Load()+db.getItems.Load()+db.updateItems.Load())/float64(refreshed), "items_returned/install")
 	b.ReportMetric(float64(db.updates.Load())/float64(refreshed), "writes/install")
@@ -241,7 +262,7 @@ func benchPass(b *testing.B, sim *livechatsim.Simulator, st *store.Store, lc *li
 	b.ReportMetric(float64(db.queries.Load())/float64(b.N), "queries/pass")
 	b.ReportMetric(float64(peak)/(1<<20), "heap_peak_MB")
 	b.ReportMetric(float64(ru.Maxrss)/1024, "maxrss_MB")
-	b.Logf("%d installations, latency %v, concurrency %d: %.0f installs/s, queries %d (items %d, scanned %d), gets %d, updates %d (items returned %d)",
-		n, latency, *benchConcurrency, perSec, db.queries.Load(), db.queryItems.Load(), db.scanned.Load(),
+	b.Logf("%d installations, latency %v, concurrency %d: %.0f installs/s of ideal %.0f, queries %d (items %d, scanned %d), gets %d, updates %d (items returned %d)",
+		n, latency, *benchConcurrency, perSec, ideal, db.queries.Load(), db.queryItems.Load(), db.scanned.Load(),
 		db.gets.Load(), db.updates.Load(), db.updateItems.Load())
 }
