@@ -88,7 +88,7 @@ func (e *env) fastOptions() Options {
 		SafetyMargin: 300 * time.Millisecond,
 		BaseBackoff:  10 * time.Millisecond,
 		MaxBackoff:   100 * time.Millisecond,
-		StoreTimeout: time.Second,
+		StoreTimeout: 2 * time.Second,
 		MinCallTime:  100 * time.Millisecond,
 		PageSize:     7, // several pages per shard in bigger tests
 		Now:          e.sim.Now,

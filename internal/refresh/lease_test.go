@@ -97,11 +97,11 @@ func TestLease_SlowSaveLandsUnderTheLease(t *testing.T) {
 			e := newEnv(t)
 			inst := e.installDue(1)[0]
 			o := e.fastOptions()
-			o.StoreTimeout = 150 * time.Millisecond
-			o.CallBudget = 400 * time.Millisecond
+			o.StoreTimeout = 600 * time.Millisecond // long enough for the real lease write on a busy machine
+			o.CallBudget = 600 * time.Millisecond
 			o.LeaseTTL = 0
 			// LiveChat answers near the end of the call budget.
-			e.sim.SetLatency(livechatsim.EndpointTokenRefresh, 300*time.Millisecond)
+			e.sim.SetLatency(livechatsim.EndpointTokenRefresh, 350*time.Millisecond)
 			st := &slowSaveStore{Store: e.st, now: e.sim.Now, succeedOn: tc.succeedOn}
 			r := New(st, e.lc, o)
 			o = r.Options()
@@ -111,7 +111,7 @@ func TestLease_SlowSaveLandsUnderTheLease(t *testing.T) {
 			st.mu.Lock()
 			defer st.mu.Unlock()
 			if len(st.attempts) != saveAttempts {
-				t.Fatalf("save attempts = %d, want %d", len(st.attempts), saveAttempts)
+				t.Fatalf("save attempts = %d, want %d (RefreshInstallation: %v)", len(st.attempts), saveAttempts, err)
 			}
 			last := st.attempts[len(st.attempts)-1]
 			if !last.Before(st.lease.ExpiresAt) {

@@ -171,7 +171,9 @@ func (r *Refresher) RunShards(ctx context.Context, shards []int) (Summary, error
 	for range r.opts.Concurrency {
 		callers.Go(func() {
 			for j := range leased {
-				done <- answered{j, r.call(ctx, j, p)}
+				if j = p.relet(ctx, j); j != nil {
+					done <- answered{j, r.call(ctx, j, p)}
+				}
 			}
 		})
 	}
@@ -224,6 +226,44 @@ func (p *pass) leaseStage(ctx context.Context, tasks <-chan task, leased chan<- 
 		j.probe = t.probe
 		leased <- j
 	}
+}
+
+// relet renews the lease of a job that waited for its call slot, or must wait for the end of a pause
+// after 429s, until too little of its call budget is left: it gives the lease back, waits out the pause,
+// and takes a new one (two more writes, on this rare path only). It returns the job to call, or nil
+// when the installation's outcome was recorded instead (lost race, pass stopped, ...).
+func (p *pass) relet(ctx context.Context, j *job) *job {
+	p.mu.Lock()
+	ready := maxTime(time.Now(), p.gateUntil)
+	p.mu.Unlock()
+	if j.callEnd.Sub(ready) >= p.r.opts.MinCallTime {
+		return j
+	}
+	p.r.release(j, nil)
+	j.cancel()
+	probe := j.probe
+	if err := p.waitGate(ctx, p.stopAt); err != nil {
+		p.timeUp(ctx)
+	}
+	if !p.mayStart(ctx) {
+		p.record(result{kind: outcomeNotStarted, probe: probe})
+		return nil
+	}
+	nj, res := p.r.acquire(ctx, j.cur)
+	if nj == nil {
+		res.probe = probe
+		p.record(res)
+		return nil
+	}
+	nj.probe = probe
+	return nj
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // list streams the due installations of every shard into tasks, one page per shard in turn so that the
