@@ -60,9 +60,7 @@ func TestFault_DynamoDBThrottlingOnChats(t *testing.T) {
 // answers a 5xx, stores nothing, and never logs the code; the person can start again.
 func TestFault_DynamoDBThrottlingOnCallback(t *testing.T) {
 	s := newStack(t, harness.Options{})
-	b := harness.NewBrowser(t)
-	b.Accept = "application/json"
-	cb := s.Consent(s.StartInstall(b), s.Account.AccountID)
+	b, cb := s.Consented(s.Account.AccountID)
 	u, _ := url.Parse(cb)
 	code := u.Query().Get("code")
 	s.DB.Add(harness.Rule{Op: "UpdateItem", Kind: harness.Throttle})

@@ -73,9 +73,7 @@ func TestCallback_RejectsBadState(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			b := e.Browser()
-			b.Accept = "application/json"
-			cb := e.Consent(e.StartInstall(b), e.Account.AccountID)
+			b, cb := e.Consented(e.Account.AccountID)
 			b2, cb2 := tt.mutate(t, e, b, cb)
 			r := b2.Get(cb2)
 			r.JSONError(t, http.StatusBadRequest, httpapi.CodeInvalidState)
@@ -144,9 +142,7 @@ func TestCallback_MapsLiveChatErrorParameters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			b := e.Browser()
-			b.Accept = "application/json"
-			cb := e.Consent(e.StartInstall(b), e.Account.AccountID)
+			b, cb := e.Consented(e.Account.AccountID)
 			r := b.Get(harness.WithQuery(cb, tt.params, "code"))
 			if r.Status != tt.wantStatus || r.ErrorCode(t) != tt.wantCode {
 				t.Fatalf("got %d %s, want %d %s", r.Status, r.Body, tt.wantStatus, tt.wantCode)
@@ -279,9 +275,7 @@ func TestCallback_ExchangeFailures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newEnv(t)
-			b := e.Browser()
-			b.Accept = "application/json"
-			cb := e.Consent(e.StartInstall(b), e.Account.AccountID)
+			b, cb := e.Consented(e.Account.AccountID)
 			tt.setup(e)
 			r := b.Get(cb)
 			if r.Status != tt.wantStatus || r.ErrorCode(t) != httpapi.CodeExchangeFailed {
@@ -296,9 +290,7 @@ func TestCallback_ExchangeFailures(t *testing.T) {
 
 func TestCallback_HungExchangeTimesOut(t *testing.T) {
 	e := newEnv(t, harness.Options{RequestTimeout: 300 * time.Millisecond})
-	b := e.Browser()
-	b.Accept = "application/json"
-	cb := e.Consent(e.StartInstall(b), e.Account.AccountID)
+	b, cb := e.Consented(e.Account.AccountID)
 	e.Sim.InjectFault(livechatsim.EndpointTokenExchange, livechatsim.Fault{Hang: true})
 	start := time.Now()
 	r := b.Get(cb)

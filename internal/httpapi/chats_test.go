@@ -97,8 +97,7 @@ func chatIDs(t *testing.T, r harness.Response) (map[string]bool, int) {
 }
 
 func TestChats_ValidatesQueryBeforeCallingLiveChat(t *testing.T) {
-	e := newEnv(t)
-	key := e.Install(e.Account.AccountID).APIKey
+	e, key := newInstalledEnv(t)
 	many := make([]string, 201)
 	for i := range many {
 		many[i] = strconv.Itoa(i)
@@ -140,8 +139,7 @@ func TestChats_ValidatesQueryBeforeCallingLiveChat(t *testing.T) {
 }
 
 func TestChats_QueryParametersReachLiveChat(t *testing.T) {
-	e := newEnv(t)
-	key := e.Install(e.Account.AccountID).APIKey
+	e, key := newInstalledEnv(t)
 	r := e.Chats(key, "limit=3&sort_order=asc&include_chats_without_threads=true&group_ids=0,1,2")
 	ids, _ := chatIDs(t, r)
 	if len(ids) != 3 {
@@ -163,8 +161,7 @@ func TestChats_QueryParametersReachLiveChat(t *testing.T) {
 }
 
 func TestChats_PostBody(t *testing.T) {
-	e := newEnv(t)
-	key := e.Install(e.Account.AccountID).APIKey
+	e, key := newInstalledEnv(t)
 	tests := []struct {
 		name, contentType, body string
 		wantStatus              int
@@ -223,8 +220,7 @@ func TestChats_MethodNotAllowed(t *testing.T) {
 }
 
 func TestChats_RefreshesFirstWhenTokenExpiresSoon(t *testing.T) {
-	e := newEnv(t)
-	key := e.Install(e.Account.AccountID).APIKey
+	e, key := newInstalledEnv(t)
 	e.Sim.Advance(8*time.Hour - 90*time.Second) // inside the 2 minute margin
 	if r := e.Chats(key, ""); r.Status != http.StatusOK {
 		t.Fatalf("/chats: %d %s", r.Status, r.Body)
@@ -242,8 +238,7 @@ func TestChats_RefreshesFirstWhenTokenExpiresSoon(t *testing.T) {
 }
 
 func TestChats_ExpiredTokenIsRefreshedFirst(t *testing.T) {
-	e := newEnv(t)
-	key := e.Install(e.Account.AccountID).APIKey
+	e, key := newInstalledEnv(t)
 	e.Sim.Advance(9 * time.Hour)
 	if r := e.Chats(key, ""); r.Status != http.StatusOK {
 		t.Fatalf("/chats: %d %s", r.Status, r.Body)
@@ -254,8 +249,7 @@ func TestChats_ExpiredTokenIsRefreshedFirst(t *testing.T) {
 }
 
 func TestChats_AuthenticationErrorRefreshesOnceAndRetriesOnce(t *testing.T) {
-	e := newEnv(t)
-	key := e.Install(e.Account.AccountID).APIKey
+	e, key := newInstalledEnv(t)
 	e.Sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401, Times: 1})
 	if r := e.Chats(key, ""); r.Status != http.StatusOK {
 		t.Fatalf("/chats: %d %s", r.Status, r.Body)
@@ -266,8 +260,7 @@ func TestChats_AuthenticationErrorRefreshesOnceAndRetriesOnce(t *testing.T) {
 }
 
 func TestChats_PersistentAuthenticationErrorStopsAfterOneRetry(t *testing.T) {
-	e := newEnv(t)
-	key := e.Install(e.Account.AccountID).APIKey
+	e, key := newInstalledEnv(t)
 	e.Sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401})
 	r := e.Chats(key, "")
 	r.JSONError(t, http.StatusUnauthorized, httpapi.CodeReauthorizationNeeded)
@@ -277,8 +270,7 @@ func TestChats_PersistentAuthenticationErrorStopsAfterOneRetry(t *testing.T) {
 }
 
 func TestChats_RevokedGrantNeedsReauthorization(t *testing.T) {
-	e := newEnv(t)
-	key := e.Install(e.Account.AccountID).APIKey
+	e, key := newInstalledEnv(t)
 	e.Sim.RevokeGrant(e.Account.AccountID)
 	e.Sim.Advance(9 * time.Hour)
 	r := e.Chats(key, "")
@@ -357,8 +349,7 @@ func TestChats_MapsLiveChatFailures(t *testing.T) {
 }
 
 func TestChats_TransientRefreshFailureUsesStillValidToken(t *testing.T) {
-	e := newEnv(t)
-	key := e.Install(e.Account.AccountID).APIKey
+	e, key := newInstalledEnv(t)
 	e.Sim.Advance(8*time.Hour - time.Minute) // in the margin, not yet expired
 	e.Sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500})
 	if r := e.Chats(key, ""); r.Status != http.StatusOK {
@@ -367,8 +358,7 @@ func TestChats_TransientRefreshFailureUsesStillValidToken(t *testing.T) {
 }
 
 func TestChats_TransientRefreshFailureOfExpiredTokenIs502(t *testing.T) {
-	e := newEnv(t)
-	key := e.Install(e.Account.AccountID).APIKey
+	e, key := newInstalledEnv(t)
 	e.Sim.Advance(9 * time.Hour)
 	e.Sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500})
 	r := e.Chats(key, "")
@@ -379,8 +369,7 @@ func TestChats_TransientRefreshFailureOfExpiredTokenIs502(t *testing.T) {
 }
 
 func TestChats_WarmCallCostsOneDynamoDBReadAndOneLiveChatCall(t *testing.T) {
-	e := newEnv(t)
-	key := e.Install(e.Account.AccountID).APIKey
+	e, key := newInstalledEnv(t)
 	if r := e.Chats(key, ""); r.Status != http.StatusOK {
 		t.Fatalf("/chats: %d", r.Status)
 	}
@@ -421,9 +410,7 @@ func totalLiveChatCalls(s *livechatsim.Simulator) int {
 
 func TestCallback_CostsOneExchangeAndOneDynamoDBWrite(t *testing.T) {
 	e := newEnv(t)
-	b := e.Browser()
-	b.Accept = "application/json"
-	cb := e.Consent(e.StartInstall(b), e.Account.AccountID)
+	b, cb := e.Consented(e.Account.AccountID)
 	e.DB.Reset()
 	before := totalLiveChatCalls(e.Sim)
 	if r := b.Get(cb); r.Status != http.StatusOK {

@@ -8,8 +8,7 @@ import (
 )
 
 func TestChats_ConcurrentCallsNearExpiryRefreshOnce(t *testing.T) {
-	e := newEnv(t)
-	key := e.Install(e.Account.AccountID).APIKey
+	e, key := newInstalledEnv(t)
 	e.Sim.Advance(8*time.Hour - time.Minute)
 	const n = 12
 	var wg sync.WaitGroup

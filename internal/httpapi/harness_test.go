@@ -27,3 +27,11 @@ func newEnv(tb testing.TB, o ...harness.Options) *env {
 	}
 	return harness.New(tb, opts)
 }
+
+// newInstalledEnv starts a stack (newEnv) and installs its account; it returns the stack and the
+// installation's API key.
+func newInstalledEnv(t *testing.T, o ...harness.Options) (*env, string) {
+	t.Helper()
+	e := newEnv(t, o...)
+	return e, e.Install(e.Account.AccountID).APIKey
+}

@@ -136,6 +136,15 @@ func (s *Stack) Consent(authorizeURL, accountID string) string {
 	return u.String()
 }
 
+// Consented returns a new browser that asks for JSON and has run /install and clicked Allow on the
+// simulator for accountID, and the callback URL LiveChat sent it to (not yet visited).
+func (s *Stack) Consented(accountID string) (*Browser, string) {
+	s.T.Helper()
+	b := s.Browser()
+	b.Accept = "application/json"
+	return b, s.Consent(s.StartInstall(b), accountID)
+}
+
 // InstallResult is the JSON answer of a successful callback; Fields holds every field it had.
 type InstallResult struct {
 	InstallationID string `json:"installation_id"`
@@ -152,9 +161,8 @@ type InstallResult struct {
 // returns the callback's result.
 func (s *Stack) Install(accountID string) InstallResult {
 	s.T.Helper()
-	b := s.Browser()
-	b.Accept = "application/json"
-	r := b.Get(s.Consent(s.StartInstall(b), accountID))
+	b, callbackURL := s.Consented(accountID)
+	r := b.Get(callbackURL)
 	if r.Status != http.StatusOK {
 		s.T.Fatalf("callback status = %d, want 200; body %s", r.Status, r.Body)
 	}
