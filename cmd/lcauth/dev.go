@@ -45,7 +45,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fl := flag.NewFlagSet("lcauth dev", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	dataDir := fl.String("data", getenv(config.EnvDataDir), "keep dynalite's data in this folder across restarts (default: in memory; env "+config.EnvDataDir+")")
-	stateDir := fl.String("state", ".lcauth", "folder for the sealing key generated when "+config.EnvSealingKey+" is unset")
+	stateDir := fl.String("state", ".lcauth", "folder for the sealing key and the webhook secret generated when "+config.EnvSealingKey+" / "+config.EnvWebhookSecret+" are unset")
 	simLifetime := fl.Duration("simulator-token-lifetime", livechatsim.DefaultTokenLifetime, "lifetime of the simulator's access tokens (shorter shows the refresher at work)")
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lcauth dev [flags]")
@@ -88,6 +88,7 @@ type devRun struct {
 	simServer  *http.Server
 	simURL     string
 	keySource  string
+	webhookURL string
 	refreshWG  sync.WaitGroup
 	stopCancel context.CancelFunc
 	stops      []func()
@@ -135,11 +136,14 @@ func (d *devRun) start(ctx context.Context, dataDir, stateDir string, simLifetim
 	if err := d.sealingKey(stateDir); err != nil {
 		return err
 	}
+	if err := d.webhookSecret(stateDir); err != nil {
+		return err
+	}
 	if err := d.startDynamoDB(ctx, dataDir); err != nil {
 		return err
 	}
 
-	cfg, err := config.LoadFor(d.lookupSim, config.FunctionInstall, config.FunctionCallback, config.FunctionChats, config.FunctionRefresh)
+	cfg, err := config.LoadFor(d.lookupSim, config.FunctionInstall, config.FunctionCallback, config.FunctionChats, config.FunctionRefresh, config.FunctionWebhook)
 	if err != nil {
 		return err
 	}
@@ -379,7 +383,15 @@ func (d *devRun) printBanner() {
 		fmt.Fprintf(w, "  LiveChat   %s (client id %s)\n", d.cfg.AccountsURL, d.cfg.ClientID)
 		fmt.Fprintf(w, "             whitelist %s as a Redirect URI of your app in the LiveChat Developer Console\n", d.cfg.RedirectURL)
 	}
-	fmt.Fprintf(w, "  Server     %s (listening on %s): /install, /callback, /chats\n", d.publicURL, d.listener.Addr())
+	fmt.Fprintf(w, "  Server     %s (listening on %s): /install, /callback, /chats, %s\n", d.publicURL, d.listener.Addr(), httpapi.WebhookPath)
+	switch {
+	case d.webhookURL == "":
+		fmt.Fprintf(w, "  Webhook    secret from %s\n", config.EnvWebhookSecretARN)
+	case d.sim != nil:
+		fmt.Fprintf(w, "  Webhook    %s\n             the simulator's Uninstall app button (%s%s) posts application_uninstalled here\n", d.webhookURL, d.simURL, livechatsim.PathApps)
+	default:
+		fmt.Fprintf(w, "  Webhook    %s\n             paste it (with a public host) into your app's App Webhooks in the Developer Console\n", d.webhookURL)
+	}
 	fmt.Fprintf(w, "  Refresher  a pass every %s (%s)\n", d.cfg.RefreshInterval, config.EnvRefreshInterval)
 	fmt.Fprintf(w, "  Sealing    key from %s\n", d.keySource)
 	fmt.Fprintf(w, "Next: open %s to install the app, then call /chats with the API key it shows. Ctrl-C stops everything.\n", d.cfg.InstallURL)
