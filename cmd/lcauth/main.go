@@ -22,9 +22,10 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":   {"serve /install, /callback and /chats on LCAUTH_ADDR", runServe},
-		"refresh": {"run one refresh pass and print a JSON summary", runRefresh},
-		"dev":     {"run everything locally (dynalite, LiveChat simulator if no credentials, server, refresh timer)", runDev},
+		"serve":         {"serve /install, /callback and /chats on LCAUTH_ADDR", runServe},
+		"refresh":       {"run one refresh pass and print a JSON summary", runRefresh},
+		"dev":           {"run everything locally (dynalite, LiveChat simulator if no credentials, server, refresh timer)", runDev},
+		"installations": {"list, show, uninstall or delete installations (lcauth installations help)", runInstallations},
 	}
 }
 
@@ -58,8 +59,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: lcauth <command> [flags]")
-	for _, name := range []string{"serve", "refresh", "dev"} {
-		fmt.Fprintf(w, "  %-8s %s\n", name, cmds[name].summary)
+	for _, name := range []string{"serve", "refresh", "dev", "installations"} {
+		fmt.Fprintf(w, "  %-13s %s\n", name, cmds[name].summary)
 	}
 	fmt.Fprintln(w, "Configuration is read from the environment; see docs/configuration.md.")
 }
