@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"sort"
@@ -46,13 +47,20 @@ func appContext(app awscdk.App) ContextLookup {
 	}
 }
 
-// contextString renders a context value: `-c` gives strings, cdk.json may hold numbers and booleans.
+// contextString renders a context value: `-c` gives strings, cdk.json may hold numbers, booleans and
+// objects (stages), which are rendered as JSON.
 func contextString(v interface{}) string {
 	switch x := v.(type) {
 	case string:
 		return x
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64)
+	case map[string]interface{}, []interface{}:
+		b, err := json.Marshal(x)
+		if err != nil {
+			return fmt.Sprint(x)
+		}
+		return string(b)
 	default:
 		return fmt.Sprint(x)
 	}

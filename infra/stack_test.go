@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"lcauth/internal/config"
+	"lcauth/internal/httpapi"
 	"lcauth/internal/secrets"
 	"lcauth/internal/store"
 )
@@ -103,7 +105,9 @@ var customContext = map[string]any{
 	CtxStackName: "LcauthStaging", CtxThrowaway: "true",
 	CtxDomainName: "auth.example.com", CtxCertificateARN: "arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555",
 	CtxAlarmEmail: "ops@example.com", CtxRefreshMinutes: "10", CtxLogRetentionDays: "90",
-	CtxThrottleRate: "20", CtxThrottleBurst: "40",
+	CtxThrottleRate: "20", CtxThrottleBurst: "40", CtxPublicRate: "5", CtxPublicBurst: "7", CtxClientRate: "30", CtxClientBurst: "60",
+	CtxRefreshFanOut: "8", CtxRefreshReserved: "2",
+	CtxStages: `{"LcauthStaging": {"stage": "staging", "account": "123456789012", "region": "eu-west-1"}}`,
 	config.EnvPKCE: "S256", config.EnvLogLevel: "debug",
 }
 
@@ -310,7 +314,7 @@ func TestStack_TableIsBuiltFromTheStoreSchema(t *testing.T) {
 	}
 	must(t, "table settings", func() {
 		s.tpl.HasResource(jsii.String("AWS::DynamoDB::Table"), map[string]any{
-			"DeletionPolicy":      "Retain",
+			"DeletionPolicy":      "RetainExceptOnCreate",
 			"UpdateReplacePolicy": "Retain",
 			"Properties": map[string]any{
 				"BillingMode":                      "PAY_PER_REQUEST",
@@ -327,21 +331,32 @@ func TestStack_TableIsBuiltFromTheStoreSchema(t *testing.T) {
 
 func TestStack_DataIsRetainedUnlessThrowaway(t *testing.T) {
 	tests := []struct {
-		name       string
-		s          *synthesized
-		policy     string
-		protection bool
+		name                    string
+		s                       *synthesized
+		deletion, updateReplace string
+		protection              bool
 	}{
-		{"default", defaultStack(t), "Retain", true},
-		{"throwaway", customStack(t), "Delete", false},
+		// RetainExceptOnCreate: kept on update and delete, removed when the create that made it rolls back.
+		{"default", defaultStack(t), "RetainExceptOnCreate", "Retain", true},
+		{"throwaway", customStack(t), "Delete", "Delete", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := tt.s
-			for _, c := range []constructs.IConstruct{s.l.Table, s.l.DataKey, s.l.Secret, s.l.AccessLogs, s.l.LogGroups[config.FunctionRefresh]} {
+			stateful := []constructs.IConstruct{s.l.Table, s.l.DataKey, s.l.Secret, s.l.WebhookSecret, s.l.StateKey, s.l.AccessLogs}
+			for _, lg := range s.l.LogGroups {
+				stateful = append(stateful, lg)
+			}
+			for _, c := range stateful {
 				r := s.resources()[s.id(c)]
-				if r["DeletionPolicy"] != tt.policy || r["UpdateReplacePolicy"] != tt.policy {
-					t.Errorf("%s: DeletionPolicy %v / UpdateReplacePolicy %v, want %s", *c.Node().Path(), r["DeletionPolicy"], r["UpdateReplacePolicy"], tt.policy)
+				if r["DeletionPolicy"] != tt.deletion || r["UpdateReplacePolicy"] != tt.updateReplace {
+					t.Errorf("%s: DeletionPolicy %v / UpdateReplacePolicy %v, want %s / %s", *c.Node().Path(), r["DeletionPolicy"], r["UpdateReplacePolicy"], tt.deletion, tt.updateReplace)
+				}
+			}
+			// Nothing in the stack is plainly Retain: that is what left paid resources behind failed creates.
+			for id, r := range s.resources() {
+				if r["DeletionPolicy"] == "Retain" {
+					t.Errorf("%s (%v) is Retain, want RetainExceptOnCreate", id, r["Type"])
 				}
 			}
 			if got := s.props(s.id(s.l.Table))["DeletionProtectionEnabled"]; got != tt.protection {
@@ -373,8 +388,15 @@ func TestStack_KeysAreCustomerManagedWithRotation(t *testing.T) {
 func TestStack_SecretHoldsOnlyThePlaceholder(t *testing.T) {
 	s := defaultStack(t)
 	sec := s.ofType("AWS::SecretsManager::Secret")
-	if len(sec) != 1 {
-		t.Fatalf("got %d secrets, want 1", len(sec))
+	if len(sec) != 3 {
+		t.Fatalf("got %d secrets, want 3 (client secret, webhook secret, state key)", len(sec))
+	}
+	for _, gen := range []constructs.IConstruct{s.l.WebhookSecret, s.l.StateKey} {
+		p := s.props(s.id(gen))
+		want := map[string]any{"PasswordLength": 64, "ExcludePunctuation": true, "IncludeSpace": false}
+		if _, ok := p["SecretString"]; ok || !equal(p["GenerateSecretString"], want) {
+			t.Errorf("%s: %s, want only a generated value %s", *gen.Node().Path(), show(p), show(want))
+		}
 	}
 	p := s.props(s.id(s.l.Secret))
 	if p["SecretString"] != secrets.Placeholder || secrets.Placeholder != "REPLACE_WITH_LIVECHAT_CLIENT_SECRET" {
@@ -423,10 +445,12 @@ func TestStack_FunctionsRuntimeSizingLoggingTracing(t *testing.T) {
 		memory, timeout float64
 		reserved        any
 	}{
-		config.FunctionInstall:  {256, 10, nil},
-		config.FunctionCallback: {256, 25, nil},
-		config.FunctionChats:    {256, 28, nil},
-		config.FunctionRefresh:  {512, 300, float64(1)},
+		config.FunctionInstall:       {256, 10, nil},
+		config.FunctionCallback:      {256, 25, nil},
+		config.FunctionChats:         {256, 28, nil},
+		config.FunctionRefresh:       {512, 300, nil},
+		config.FunctionWebhook:       {256, 28, nil},
+		config.FunctionInstallations: {256, 15, nil},
 	}
 	s := defaultStack(t)
 	if n := len(s.ofType("AWS::Lambda::Function")); n != len(want) {
@@ -468,6 +492,11 @@ func TestStack_FunctionsRuntimeSizingLoggingTracing(t *testing.T) {
 	if len(assets) != len(want) {
 		t.Errorf("functions share assets: %v", assets)
 	}
+	// No reservation by default (a new account's 10 concurrent executions cannot spare one); the
+	// setting reserves exactly what it says.
+	if got := customStack(t).props(customStack(t).id(customStack(t).l.Functions[config.FunctionRefresh]))["ReservedConcurrentExecutions"]; got != float64(2) {
+		t.Errorf("refreshReservedConcurrency=2: ReservedConcurrentExecutions = %v", got)
+	}
 }
 
 func TestStack_FunctionEnvironmentComesFromConfig(t *testing.T) {
@@ -478,13 +507,20 @@ func TestStack_FunctionEnvironmentComesFromConfig(t *testing.T) {
 		config.EnvRedirectURL:     joinOf(getAtt(api, "ApiEndpoint"), "/callback"),
 		config.EnvInstallURL:      joinOf(getAtt(api, "ApiEndpoint"), "/install"),
 		config.EnvClientSecretARN: ref(s.id(s.l.Secret)),
+		EnvWebhookSecretARN:       ref(s.id(s.l.WebhookSecret)),
+		EnvStateKeyARN:            ref(s.id(s.l.StateKey)),
 		config.EnvTable:           ref(s.id(s.l.Table)),
 		config.EnvKMSKeyID:        getAtt(s.id(s.l.DataKey), "Arn"),
+		config.EnvMetricsService:  "Lcauth",
 	}
 	for _, spec := range functionSpecs {
 		vars := s.props(s.id(s.l.Functions[spec.Name]))["Environment"].(map[string]any)["Variables"].(map[string]any)
 		want := map[string]any{}
 		for _, v := range config.ForFunction(spec.Name) {
+			if val, ok := stackValues[v.Name]; ok {
+				want[v.Name] = val
+				continue
+			}
 			if v.Default == "" {
 				val, ok := stackValues[v.Name]
 				if !ok {
@@ -553,23 +589,39 @@ type statement struct {
 
 func TestStack_EachRoleHasExactlyItsGrants(t *testing.T) {
 	s := defaultStack(t)
-	table, key, secret := s.id(s.l.Table), s.id(s.l.DataKey), s.id(s.l.Secret)
+	table, key := s.id(s.l.Table), s.id(s.l.DataKey)
+	secretStmts := map[string]statement{
+		config.EnvClientSecretARN: {"ReadClientSecret", []string{"secretsmanager:GetSecretValue"}, ref(s.id(s.l.Secret))},
+		EnvWebhookSecretARN:       {"ReadWebhookSecret", []string{"secretsmanager:GetSecretValue"}, ref(s.id(s.l.WebhookSecret))},
+		EnvStateKeyARN:            {"ReadStateKey", []string{"secretsmanager:GetSecretValue"}, ref(s.id(s.l.StateKey))},
+	}
+	// common: its own logs, X-Ray, and each secret whose ARN config gives the function (nothing else).
 	common := func(fn string) []statement {
-		return []statement{
+		out := []statement{
 			{"WriteOwnLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents"}, getAtt(s.id(s.l.LogGroups[fn]), "Arn")},
-			{"ReadClientSecret", []string{"secretsmanager:GetSecretValue"}, ref(secret)},
 			{"", []string{"xray:PutTelemetryRecords", "xray:PutTraceSegments"}, "*"},
 		}
+		for _, v := range config.ForFunction(fn) {
+			if st, ok := secretStmts[v.Name]; ok {
+				out = append(out, st)
+			}
+		}
+		return out
 	}
 	items := statement{"Installations", []string{"dynamodb:GetItem", "dynamodb:UpdateItem"}, getAtt(table, "Arn")}
+	list := statement{"Installations", []string{"dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"}, getAtt(table, "Arn")}
 	kms := statement{"DataKey", []string{"kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"}, getAtt(key, "Arn")}
-	query := statement{"DueIndex", []string{"dynamodb:Query"}, joinOf(getAtt(table, "Arn"), "/index/"+store.DueIndexName)}
+	due := statement{"DueIndex", []string{"dynamodb:Query"}, joinOf(getAtt(table, "Arn"), "/index/"+store.DueIndexName)}
+	org := statement{"OrganizationIndex", []string{"dynamodb:Query"}, joinOf(getAtt(table, "Arn"), "/index/"+store.OrganizationIndexName)}
+	failures := statement{"", []string{"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"}, getAtt(s.id(s.l.FailureQueue), "Arn")}
 	want := map[string][]statement{
-		// /install reads nothing but the client secret (its state key derives from it).
-		config.FunctionInstall:  common(config.FunctionInstall),
-		config.FunctionCallback: append(common(config.FunctionCallback), items, kms),
-		config.FunctionChats:    append(common(config.FunctionChats), items, kms),
-		config.FunctionRefresh:  append(common(config.FunctionRefresh), items, query, kms),
+		// /install touches no table and no data key.
+		config.FunctionInstall:       common(config.FunctionInstall),
+		config.FunctionCallback:      append(common(config.FunctionCallback), items, kms),
+		config.FunctionChats:         append(common(config.FunctionChats), items, kms),
+		config.FunctionRefresh:       append(common(config.FunctionRefresh), items, due, kms, failures),
+		config.FunctionWebhook:       append(common(config.FunctionWebhook), items, org, kms),
+		config.FunctionInstallations: append(common(config.FunctionInstallations), list, kms),
 	}
 	policies := s.ofType("AWS::IAM::Policy")
 	for fn, wantStmts := range want {
@@ -630,7 +682,8 @@ func TestStack_NoWildcardActionsAnywhere(t *testing.T) {
 							for _, a := range strs(e) {
 								// The account-root statement of a key policy (kms:*) is CDK's default and
 								// what lets IAM policies grant the key at all; nothing else may wildcard.
-								if strings.Contains(a, "*") && !(a == "kms:*" && strings.Contains(show(x["Principal"]), ":root")) {
+								// A Deny (the TLS-only policies of the topic and the queue) may cover everything.
+								if strings.Contains(a, "*") && x["Effect"] != "Deny" && !(a == "kms:*" && strings.Contains(show(x["Principal"]), ":root")) {
 									t.Errorf("%s: wildcard action %q", id, a)
 								}
 							}
@@ -648,19 +701,52 @@ func TestStack_NoWildcardActionsAnywhere(t *testing.T) {
 	}
 }
 
-func TestStack_OnlyTheFunctionsCanReadTheSecret(t *testing.T) {
+// TestStack_EachSecretIsReadableOnlyByItsFunctions: the webhook secret by the webhook function, the
+// state key by install and callback, the client secret never by the webhook or /installations; and
+// once the state key has its own secret (config gives install LCAUTH_STATE_KEY_ARN), install loses the
+// client secret.
+func TestStack_EachSecretIsReadableOnlyByItsFunctions(t *testing.T) {
 	s := defaultStack(t)
-	readers := 0
+	allowed := map[string][]string{
+		s.id(s.l.WebhookSecret): {config.FunctionWebhook},
+		s.id(s.l.StateKey):      {config.FunctionInstall, config.FunctionCallback},
+		s.id(s.l.Secret):        {config.FunctionInstall, config.FunctionCallback, config.FunctionChats, config.FunctionRefresh},
+	}
+	readers := map[string][]string{}
 	for id, p := range s.ofType("AWS::IAM::Policy") {
-		if strings.Contains(show(p), "secretsmanager:") {
-			readers++
-			if !strings.Contains(show(p["Properties"].(map[string]any)["Roles"]), "Role") {
-				t.Errorf("policy %s grants the secret to something else", id)
+		props := p["Properties"].(map[string]any)
+		for _, st := range props["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			m := st.(map[string]any)
+			if !strings.Contains(show(m["Action"]), "secretsmanager:") {
+				continue
+			}
+			fn := ""
+			for name, role := range s.l.Roles {
+				if equal(props["Roles"], []any{ref(s.id(role))}) {
+					fn = name
+				}
+			}
+			if fn == "" {
+				t.Errorf("policy %s grants a secret to something other than one function's role", id)
+			}
+			for secret := range allowed {
+				if equal(m["Resource"], ref(secret)) {
+					readers[secret] = append(readers[secret], fn)
+				}
 			}
 		}
 	}
-	if readers != len(functionSpecs) {
-		t.Errorf("%d policies grant the secret, want one per function (%d)", readers, len(functionSpecs))
+	for secret, fns := range readers {
+		for _, fn := range fns {
+			if !slices.Contains(allowed[secret], fn) {
+				t.Errorf("%s can read %s", fn, secret)
+			}
+		}
+	}
+	for _, v := range config.ForFunction(config.FunctionInstall) {
+		if v.Name == EnvStateKeyARN && slices.Contains(readers[s.id(s.l.Secret)], config.FunctionInstall) {
+			t.Errorf("install has its own state key and still reads the client secret")
+		}
 	}
 }
 
@@ -692,9 +778,9 @@ func TestStack_RoutesMapToTheirFunctions(t *testing.T) {
 		}
 		got[p["RouteKey"].(string)] = target
 	}
-	want := map[string]string{
-		"GET /install": config.FunctionInstall, "GET /callback": config.FunctionCallback,
-		"GET /chats": config.FunctionChats, "POST /chats": config.FunctionChats,
+	want := map[string]string{}
+	for _, r := range httpapi.Routes() {
+		want[r.Method+" "+r.Path] = r.Function
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("routes = %v, want %v", got, want)
@@ -720,12 +806,19 @@ func TestStack_DefaultStageThrottlesAndLogsWithoutSecrets(t *testing.T) {
 				t.Errorf("DefaultRouteSettings = %s", show(p["DefaultRouteSettings"]))
 			}
 			logs := p["AccessLogSettings"].(map[string]any)
-			if !equal(logs["DestinationArn"], getAtt(tt.s.id(tt.s.l.AccessLogs), "Arn")) {
-				t.Errorf("access logs go to %s", show(logs["DestinationArn"]))
+			// The log group's ARN without the ":*" (API Gateway stores it without: drift otherwise).
+			dest := show(logs["DestinationArn"])
+			if !strings.Contains(dest, `:log-group:",{"Ref":"`+tt.s.id(tt.s.l.AccessLogs)+`"}]]}`) || strings.Contains(dest, ":*") {
+				t.Errorf("access logs go to %s, want the access log group's ARN ending in its name", dest)
 			}
 			format := logs["Format"].(string)
+			// $context.error.messageString is already a quoted JSON string (a raw message could break
+			// the line); stand in a string for it to parse the rest.
+			if !strings.Contains(format, `"error":$context.error.messageString}`) || strings.Contains(format, "$context.error.message\"") {
+				t.Errorf("access log format does not use the JSON-safe $context.error.messageString: %s", format)
+			}
 			var fields map[string]string
-			if err := json.Unmarshal([]byte(format), &fields); err != nil {
+			if err := json.Unmarshal([]byte(strings.ReplaceAll(format, "$context.error.messageString", `"m"`)), &fields); err != nil {
 				t.Fatalf("access log format is not JSON: %v", err)
 			}
 			if fields["requestId"] != "$context.requestId" || fields["status"] != "$context.status" {
@@ -740,29 +833,83 @@ func TestStack_DefaultStageThrottlesAndLogsWithoutSecrets(t *testing.T) {
 	}
 }
 
+// TestStack_EachRouteHasItsClassThrottle: the unauthenticated routes (install, callback, webhook) and
+// the key-authenticated ones (chats, installations) have separate limits, so one class cannot starve
+// the other; the stage waits for the routes its settings name.
+func TestStack_EachRouteHasItsClassThrottle(t *testing.T) {
+	for _, tt := range []struct {
+		name           string
+		s              *synthesized
+		public, client Throttle
+	}{{"default", defaultStack(t), Throttle{10, 20}, Throttle{40, 80}}, {"custom", customStack(t), Throttle{5, 7}, Throttle{30, 60}}} {
+		t.Run(tt.name, func(t *testing.T) {
+			stageID := tt.s.id(tt.s.l.Stage)
+			got := tt.s.props(stageID)["RouteSettings"]
+			want := map[string]any{}
+			for _, r := range httpapi.Routes() {
+				th := tt.client
+				if slices.Contains([]string{config.FunctionInstall, config.FunctionCallback, config.FunctionWebhook}, r.Function) {
+					th = tt.public
+				}
+				want[r.Method+" "+r.Path] = map[string]any{"ThrottlingRateLimit": th.Rate, "ThrottlingBurstLimit": th.Burst}
+			}
+			if !equal(got, want) {
+				t.Errorf("RouteSettings = %s\nwant %s", show(got), show(want))
+			}
+			deps := toStrings(tt.s.resources()[stageID]["DependsOn"])
+			for _, r := range tt.s.l.RouteList {
+				if !slices.Contains(deps, tt.s.id(r.Route)) {
+					t.Errorf("stage does not depend on route %s %s", r.Method, r.Path)
+				}
+			}
+		})
+	}
+}
+
 func TestStack_ScheduleInvokesRefreshDeliberately(t *testing.T) {
 	for _, tt := range []struct {
-		name    string
-		s       *synthesized
-		rate    string
-		seconds float64
-	}{{"default", defaultStack(t), "rate(15 minutes)", 900}, {"custom", customStack(t), "rate(10 minutes)", 600}} {
+		name           string
+		s              *synthesized
+		rate           string
+		seconds        float64
+		fanOut, ruleCt int
+	}{{"default", defaultStack(t), "rate(15 minutes)", 900, 1, 1}, {"custom", customStack(t), "rate(10 minutes)", 600, 8, 2}} {
 		t.Run(tt.name, func(t *testing.T) {
 			s := tt.s
-			rule := s.props(s.id(s.l.Schedule))
-			if rule["ScheduleExpression"] != tt.rate || rule["State"] != "ENABLED" {
-				t.Errorf("schedule %v state %v, want %s ENABLED", rule["ScheduleExpression"], rule["State"], tt.rate)
+			refreshFn := s.l.Functions[config.FunctionRefresh]
+			if len(s.l.Schedules) != tt.ruleCt || len(s.ofType("AWS::Events::Rule")) != tt.ruleCt {
+				t.Fatalf("got %d rules, want %d", len(s.l.Schedules), tt.ruleCt)
 			}
-			targets := rule["Targets"].([]any)
-			if len(targets) != 1 {
-				t.Fatalf("got %d targets, want 1", len(targets))
+			var lists [][]int
+			for _, sched := range s.l.Schedules {
+				rule := s.props(s.id(sched))
+				if rule["ScheduleExpression"] != tt.rate || rule["State"] != "ENABLED" {
+					t.Errorf("schedule %v state %v, want %s ENABLED", rule["ScheduleExpression"], rule["State"], tt.rate)
+				}
+				for _, tg := range rule["Targets"].([]any) {
+					target := tg.(map[string]any)
+					if !equal(target["Arn"], getAtt(s.id(refreshFn), "Arn")) {
+						t.Errorf("target = %s, want the refresh function", show(target["Arn"]))
+					}
+					if !equal(target["RetryPolicy"], map[string]any{"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": tt.seconds}) {
+						t.Errorf("RetryPolicy = %s", show(target["RetryPolicy"]))
+					}
+					input, ok := target["Input"].(string)
+					if tt.fanOut == 1 {
+						if ok {
+							t.Errorf("fan-out 1: target has input %s, want the schedule's own event (every shard)", input)
+						}
+						continue
+					}
+					var ev struct{ Shards []int }
+					if err := json.Unmarshal([]byte(input), &ev); err != nil {
+						t.Fatalf("target input %q: %v", input, err)
+					}
+					lists = append(lists, ev.Shards)
+				}
 			}
-			target := targets[0].(map[string]any)
-			if !equal(target["Arn"], getAtt(s.id(s.l.Functions[config.FunctionRefresh]), "Arn")) {
-				t.Errorf("target = %s, want the refresh function", show(target["Arn"]))
-			}
-			if !equal(target["RetryPolicy"], map[string]any{"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": tt.seconds}) {
-				t.Errorf("RetryPolicy = %s", show(target["RetryPolicy"]))
+			if tt.fanOut > 1 {
+				checkShardLists(t, lists, tt.fanOut)
 			}
 			configs := s.ofType("AWS::Lambda::EventInvokeConfig")
 			if len(configs) != 1 {
@@ -770,7 +917,9 @@ func TestStack_ScheduleInvokesRefreshDeliberately(t *testing.T) {
 			}
 			for _, c := range configs {
 				p := c["Properties"].(map[string]any)
-				if !equal(p["FunctionName"], ref(s.id(s.l.Functions[config.FunctionRefresh]))) || p["MaximumRetryAttempts"] != float64(0) || p["MaximumEventAgeInSeconds"] != tt.seconds {
+				onFailure := map[string]any{"OnFailure": map[string]any{"Destination": getAtt(s.id(s.l.FailureQueue), "Arn")}}
+				if !equal(p["FunctionName"], ref(s.id(refreshFn))) || p["MaximumRetryAttempts"] != float64(0) || p["MaximumEventAgeInSeconds"] != tt.seconds ||
+					!equal(p["DestinationConfig"], onFailure) {
 					t.Errorf("EventInvokeConfig = %s", show(p))
 				}
 			}
@@ -779,15 +928,43 @@ func TestStack_ScheduleInvokesRefreshDeliberately(t *testing.T) {
 				props := p["Properties"].(map[string]any)
 				if props["Principal"] == "events.amazonaws.com" {
 					perms++
-					if !equal(props["SourceArn"], getAtt(s.id(s.l.Schedule), "Arn")) || !equal(props["FunctionName"], getAtt(s.id(s.l.Functions[config.FunctionRefresh]), "Arn")) {
+					if !equal(props["FunctionName"], getAtt(s.id(refreshFn), "Arn")) || !strings.Contains(show(props["SourceArn"]), "RefreshSchedule") {
 						t.Errorf("events permission = %s", show(props))
 					}
 				}
 			}
-			if perms != 1 {
-				t.Errorf("%d EventBridge permissions, want 1", perms)
+			if perms != tt.ruleCt {
+				t.Errorf("%d EventBridge permissions, want %d", perms, tt.ruleCt)
 			}
 		})
+	}
+}
+
+// checkShardLists: fanOut lists, disjoint, together every shard of the due index once.
+func checkShardLists(t *testing.T, lists [][]int, fanOut int) {
+	t.Helper()
+	if len(lists) != fanOut {
+		t.Errorf("%d invocations per pass, want %d", len(lists), fanOut)
+	}
+	seen := map[int]int{}
+	for _, l := range lists {
+		if len(l) != store.DueShards/fanOut {
+			t.Errorf("shard list %v has %d shards, want %d", l, len(l), store.DueShards/fanOut)
+		}
+		for _, sh := range l {
+			seen[sh]++
+		}
+	}
+	for sh := range store.DueShards {
+		if seen[sh] != 1 {
+			t.Errorf("shard %d is in %d lists, want exactly 1", sh, seen[sh])
+		}
+	}
+}
+
+func TestShardLists_EveryFanOutSplitsTheShardsDisjointly(t *testing.T) {
+	for _, n := range fanOuts {
+		checkShardLists(t, ShardLists(n), n)
 	}
 }
 
@@ -806,23 +983,30 @@ func TestStack_AlarmsWatchFunctionsAPIAndRefreshMetrics(t *testing.T) {
 		}
 	}
 	type want struct {
-		namespace, metric, op, missing string
-		dims                           any
-		period                         float64
+		Namespace, Metric, Op, Missing, Statistic string
+		Dims                                      any
+		Period, Threshold, Periods                float64
 	}
 	fnDims := func(fn string) any {
 		return []any{map[string]any{"Name": "FunctionName", "Value": ref(s.id(s.l.Functions[fn]))}}
 	}
-	emf := []any{map[string]any{"Name": "Service", "Value": "lcauth"}} // the contract with the refresher, spelled out
+	// The contract with the refresher, spelled out: namespace lcauth, Service = this stack's name.
+	emf := []any{map[string]any{"Name": "Service", "Value": "Lcauth"}}
+	const ge, gt = "GreaterThanOrEqualToThreshold", "GreaterThanThreshold"
 	wants := map[string]want{
-		"Lcauth-Api5xx":                  {"AWS/ApiGateway", "5xx", "GreaterThanOrEqualToThreshold", "notBreaching", []any{map[string]any{"Name": "ApiId", "Value": ref(s.id(s.l.API))}}, 300},
-		"Lcauth-RefreshPassFailed":       {"lcauth", "PassFailed", "GreaterThanOrEqualToThreshold", "notBreaching", emf, 900},
-		"Lcauth-ReauthorizationRequired": {"lcauth", "ReauthorizationRequired", "GreaterThanOrEqualToThreshold", "notBreaching", emf, 900},
-		"Lcauth-RefreshNotRunning":       {"AWS/Lambda", "Invocations", "LessThanThreshold", "breaching", fnDims(config.FunctionRefresh), 1800},
+		"Lcauth-Api5xx":                  {"AWS/ApiGateway", "5xx", ge, "notBreaching", "Sum", []any{map[string]any{"Name": "ApiId", "Value": ref(s.id(s.l.API))}}, 300, 1, 1},
+		"Lcauth-RefreshPassFailed":       {"lcauth", "PassFailed", ge, "notBreaching", "Sum", emf, 900, 1, 1},
+		"Lcauth-ReauthorizationRequired": {"lcauth", "ReauthorizationRequired", ge, "notBreaching", "Sum", emf, 900, 1, 1},
+		// Two passes in a row with installations left over.
+		"Lcauth-RefreshLeftForNextPass": {"lcauth", "LeftForNextPass", gt, "notBreaching", "Sum", emf, 900, 0, 2},
+		// 80% of the 300 s timeout, in milliseconds.
+		"Lcauth-RefreshPassSlow":        {"lcauth", "DurationMs", gt, "notBreaching", "Maximum", emf, 900, 240000, 1},
+		"Lcauth-RefreshNotRunning":      {"AWS/Lambda", "Invocations", "LessThanThreshold", "breaching", "Sum", fnDims(config.FunctionRefresh), 1800, 1, 1},
+		"Lcauth-RefreshFailuresQueued":  {"AWS/SQS", "ApproximateNumberOfMessagesVisible", ge, "notBreaching", "Maximum", []any{map[string]any{"Name": "QueueName", "Value": getAtt(s.id(s.l.FailureQueue), "QueueName")}}, 300, 1, 1},
 	}
 	for _, spec := range functionSpecs {
-		wants["Lcauth-"+titleCase(spec.Name)+"Errors"] = want{"AWS/Lambda", "Errors", "GreaterThanOrEqualToThreshold", "notBreaching", fnDims(spec.Name), 300}
-		wants["Lcauth-"+titleCase(spec.Name)+"Throttles"] = want{"AWS/Lambda", "Throttles", "GreaterThanOrEqualToThreshold", "notBreaching", fnDims(spec.Name), 300}
+		wants["Lcauth-"+titleCase(spec.Name)+"Errors"] = want{"AWS/Lambda", "Errors", ge, "notBreaching", "Sum", fnDims(spec.Name), 300, 1, 1}
+		wants["Lcauth-"+titleCase(spec.Name)+"Throttles"] = want{"AWS/Lambda", "Throttles", ge, "notBreaching", "Sum", fnDims(spec.Name), 300, 1, 1}
 	}
 	if len(byName) != len(wants) {
 		t.Errorf("got %d alarms, want %d", len(byName), len(wants))
@@ -833,9 +1017,17 @@ func TestStack_AlarmsWatchFunctionsAPIAndRefreshMetrics(t *testing.T) {
 			t.Errorf("alarm %s missing", name)
 			continue
 		}
-		got := want{p["Namespace"].(string), p["MetricName"].(string), p["ComparisonOperator"].(string), p["TreatMissingData"].(string), p["Dimensions"], p["Period"].(float64)}
-		if !equal(got, w) || p["Threshold"] != float64(1) || p["Statistic"] != "Sum" || p["EvaluationPeriods"] != float64(1) {
-			t.Errorf("alarm %s = %s\nwant %s (threshold 1, Sum, 1 period)", name, show(p), show(w))
+		got := want{p["Namespace"].(string), p["MetricName"].(string), p["ComparisonOperator"].(string), p["TreatMissingData"].(string),
+			fmt.Sprint(p["Statistic"]), p["Dimensions"], p["Period"].(float64), p["Threshold"].(float64), p["EvaluationPeriods"].(float64)}
+		if !equal(got, w) || p["DatapointsToAlarm"] != p["EvaluationPeriods"] {
+			t.Errorf("alarm %s = %s\nwant %s", name, show(p), show(w))
+		}
+	}
+	// Another stack in the same account watches its own metrics only.
+	for _, a := range customStack(t).ofType("AWS::CloudWatch::Alarm") {
+		p := a["Properties"].(map[string]any)
+		if p["Namespace"] == "lcauth" && !equal(p["Dimensions"], []any{map[string]any{"Name": "Service", "Value": "LcauthStaging"}}) {
+			t.Errorf("LcauthStaging alarm %v watches %s", p["AlarmName"], show(p["Dimensions"]))
 		}
 	}
 }
@@ -885,6 +1077,13 @@ func TestStack_CustomDomainIsOptional(t *testing.T) {
 	if len(domains) != 1 {
 		t.Fatalf("got %d domain names, want 1", len(domains))
 	}
+	// The execute-api URL is off with a custom domain (the state cookie is per host), on without one.
+	if got := s.props(s.id(s.l.API))["DisableExecuteApiEndpoint"]; got != true {
+		t.Errorf("custom domain: DisableExecuteApiEndpoint = %v, want true", got)
+	}
+	if got := defaultStack(t).props(defaultStack(t).id(defaultStack(t).l.API))["DisableExecuteApiEndpoint"]; got == true {
+		t.Error("default stack disables its only endpoint")
+	}
 	p := s.props(s.id(s.l.Domain))
 	cfg := p["DomainNameConfigurations"].([]any)[0].(map[string]any)
 	if p["DomainName"] != "auth.example.com" || !strings.HasSuffix(cfg["CertificateArn"].(string), "certificate/11111111-2222-3333-4444-555555555555") ||
@@ -919,8 +1118,12 @@ func TestStack_OutputsTellTheOperatorWhatToDo(t *testing.T) {
 		"ClientSecretArn": ref(secret),
 		"SetSecretCommand": joinOf("aws secretsmanager put-secret-value --region ", ref("AWS::Region"),
 			" --secret-id ", ref(secret), " --secret-string file:///dev/stdin"),
-		"TableName":     ref(s.id(s.l.Table)),
-		"AlarmTopicArn": ref(s.id(s.l.Topic)),
+		"TableName":              ref(s.id(s.l.Table)),
+		"AlarmTopicArn":          ref(s.id(s.l.Topic)),
+		"WebhookEndpoint":        joinOf(getAtt(api, "ApiEndpoint"), "/webhooks/livechat"),
+		"WebhookSecretArn":       ref(s.id(s.l.WebhookSecret)),
+		"RefreshFailureQueueUrl": ref(s.id(s.l.FailureQueue)),
+		"DashboardName":          ref(s.id(s.l.Dashboard)),
 	}
 	outs := s.doc["Outputs"].(map[string]any)
 	for name, v := range want {
@@ -974,11 +1177,13 @@ func TestStack_NagSuppressionsAreTheReviewedOnes(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"Lcauth/ClientSecret/Resource":      "AwsSolutions-SMG4 ",
-		"Lcauth/Api/GET--install/Resource":  "AwsSolutions-APIG4 ",
-		"Lcauth/Api/GET--callback/Resource": "AwsSolutions-APIG4 ",
-		"Lcauth/Api/GET--chats/Resource":    "AwsSolutions-APIG4 ",
-		"Lcauth/Api/POST--chats/Resource":   "AwsSolutions-APIG4 ",
+		"Lcauth/ClientSecret/Resource":    "AwsSolutions-SMG4 ",
+		"Lcauth/WebhookSecret/Resource":   "AwsSolutions-SMG4 ",
+		"Lcauth/StateKey/Resource":        "AwsSolutions-SMG4 ",
+		"Lcauth/RefreshFailures/Resource": "AwsSolutions-SQS3 ",
+	}
+	for _, r := range httpapi.Routes() {
+		want["Lcauth/Api/"+r.Method+"-"+strings.ReplaceAll(r.Path, "/", "-")+"/Resource"] = "AwsSolutions-APIG4 "
 	}
 	for _, spec := range functionSpecs {
 		want["Lcauth/"+titleCase(spec.Name)+"Role/DefaultPolicy/Resource"] = "AwsSolutions-IAM5 Resource::*"
