@@ -16,7 +16,7 @@ NORACE_PKGS := lcauth/infra
 
 .PHONY: help
 help: ## List every target with one line on each.
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_%-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_%-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -52,10 +52,14 @@ dev: node_modules/.package-lock.json ## Run lcauth locally: dynalite, the LiveCh
 .PHONY: build
 build: $(addprefix build/,$(addsuffix /bootstrap,$(FUNCTIONS))) ## Build every functions/<name> into build/<name>/bootstrap (static linux/arm64).
 
-# One pattern rule for every Lambda. FORCE lets go's own cache decide what is stale.
+# One pattern rule for every Lambda. FORCE lets go's own cache decide what is stale. -buildvcs=false and
+# -trimpath keep the commit and the checkout path out of the binary: the same code gives byte-identical
+# bootstraps at any commit, so a deploy updates only the functions whose code changed
+# (infra/assets_test.go checks it).
+LAMBDA_BUILD_FLAGS := -tags lambda.norpc -trimpath -buildvcs=false -ldflags "-s -w -buildid="
 build/%/bootstrap: FORCE
 	@mkdir -p $(dir $@)
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w" -o $@ ./functions/$*
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(LAMBDA_BUILD_FLAGS) -o $@ ./functions/$*
 
 .PHONY: FORCE
 FORCE:
@@ -67,8 +71,15 @@ lint: ## gofmt check, go vet and staticcheck (pinned in go.mod as a tool).
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
 
+# cfn-lint checks the synthesized templates (infra/cfnlint_test.go, part of make test). It is a Python tool.
+CFN_LINT_INSTALL := pip install --user 'cfn-lint>=1.20,<2'   (or: pipx install cfn-lint)
+
+.PHONY: cfn-lint-present
+cfn-lint-present: ## Fail early, with the install command, when cfn-lint (needed by make test) is missing.
+	@command -v cfn-lint >/dev/null 2>&1 || { echo "make: cfn-lint is missing; make test lints the synthesized templates with it. Install it: $(CFN_LINT_INSTALL)" >&2; exit 1; }
+
 .PHONY: test
-test: setup lint build ## Everything CI checks: lint, build, all tests (-race except the CDK stack); tests start dynalite, chromium, the RIE themselves.
+test: setup cfn-lint-present lint build ## Everything CI checks: lint, build, all tests (-race except the CDK stack); tests start dynalite, chromium, the RIE themselves.
 	$(GO) test -race -count=1 -timeout 20m $(GOTEST_FLAGS) $$($(GO) list ./... | grep -vx '$(NORACE_PKGS)')
 	$(GO) test -count=1 -timeout 20m $(GOTEST_FLAGS) ./infra/...
 
@@ -96,7 +107,9 @@ clean: ## Remove build outputs and the CDK output.
 CDK        := node_modules/.bin/cdk
 CDK_FLAGS  := --no-notices
 STACK_NAME ?= Lcauth
-# Extra cdk arguments, for example CDK_ARGS='-c alarmEmail=ops@example.com -c throwaway=true'.
+# Extra cdk arguments, for example CDK_ARGS='-c alarmEmail=ops@example.com -c refreshFanOut=4'. Per-stack
+# settings (account, region, alarm e-mail, domain, throwaway) live in cdk.json "stages", keyed by stack name:
+# STACK_NAME=LcauthDev make deploy deploys the dev stage beside the default one.
 CDK_ARGS   ?=
 # The client id: `make deploy LIVECHAT_CLIENT_ID=...` (or exported). synth/destroy/bootstrap only
 # synthesize, so they fall back to an obviously fake id when none is given.
@@ -117,7 +130,7 @@ deploy: node_modules/.package-lock.json aws-credentials build ## Build every fun
 	$(CDK) deploy $(CDK_FLAGS) -c stackName=$(STACK_NAME) $(CDK_CLIENT_ID) $(CDK_ARGS)
 
 .PHONY: destroy
-destroy: node_modules/.package-lock.json aws-credentials build ## `cdk destroy` the stack; the table, its key, the secret and the logs are kept unless deployed with -c throwaway=true.
+destroy: node_modules/.package-lock.json aws-credentials build ## `cdk destroy` the stack; the table, its key, the secrets and the logs are kept unless the stage is throwaway.
 	$(CDK) destroy $(CDK_FLAGS) -c stackName=$(STACK_NAME) $(CDK_ANY_CLIENT) $(CDK_ARGS)
 
 .PHONY: secret
@@ -133,10 +146,26 @@ secret: aws-credentials ## Store the LiveChat client secret in the deployed stac
 	printf '%s' "$$secret" | aws secretsmanager put-secret-value --secret-id "$$arn" --secret-string file:///dev/stdin --query VersionId --output text >/dev/null; \
 	echo "client secret stored in $$arn; the functions read it within LCAUTH_SECRET_TTL (default 5m)."
 
+.PHONY: cfn-lint
+cfn-lint: synth cfn-lint-present ## Synthesize, then lint cdk.out/$(STACK_NAME).template.json with cfn-lint (W3005 is CDK's redundant DependsOn).
+	cfn-lint --ignore-checks=W3005 cdk.out/$(STACK_NAME).template.json
+
+.PHONY: webhook-url
+webhook-url: aws-credentials ## Print the deployed stack's LiveChat App Webhooks URL (with its secret) to paste into the Developer Console.
+	@command -v aws >/dev/null 2>&1 || { echo "make webhook-url needs the AWS CLI." >&2; exit 1; }
+	@out() { aws cloudformation describe-stacks --stack-name "$(STACK_NAME)" --output text \
+	    --query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue"; }; \
+	base=$$(out WebhookEndpoint) && arn=$$(out WebhookSecretArn) || { \
+	  echo "make webhook-url: stack $(STACK_NAME) not found in this account/region: run make deploy first (or set STACK_NAME)." >&2; exit 1; }; \
+	if [ -z "$$base" ] || [ "$$base" = "None" ] || [ -z "$$arn" ] || [ "$$arn" = "None" ]; then \
+	  echo "make webhook-url: stack $(STACK_NAME) has no WebhookEndpoint/WebhookSecretArn output; deploy the current version first." >&2; exit 1; fi; \
+	secret=$$(aws secretsmanager get-secret-value --secret-id "$$arn" --query SecretString --output text) || exit 1; \
+	echo "$$base?secret=$$secret"
+
 # aws-credentials stops deploy/destroy/bootstrap/secret early, with the fix, when no AWS credentials
 # are usable. With the AWS CLI it asks STS; without it, it looks for the usual credential sources.
 .PHONY: aws-credentials
-aws-credentials:
+aws-credentials: ## Check that AWS credentials are usable (deploy, destroy, bootstrap, secret, webhook-url run it first).
 	@if command -v aws >/dev/null 2>&1; then \
 	  if ! err=$$(aws sts get-caller-identity --query Account --output text 2>&1 >/dev/null); then \
 	    echo "make: no usable AWS credentials: 'aws sts get-caller-identity' failed:" >&2; \

@@ -21,10 +21,10 @@ import (
 	"lcauth/internal/store"
 )
 
-// Names of the variables that carry the stack's generated secrets (issues 11 and 12). They are
-// mapped here by name, so the stack sets them as soon as internal/config lists them for a function.
+// Names of the variables that carry the stack's generated secrets (issues 11 and 12). The state key's
+// is mapped by name, so the stack sets it as soon as internal/config lists it for a function.
 const (
-	EnvWebhookSecretARN = "LCAUTH_WEBHOOK_SECRET_ARN"
+	EnvWebhookSecretARN = config.EnvWebhookSecretARN
 	EnvStateKeyARN      = "LCAUTH_STATE_KEY_ARN"
 )
 

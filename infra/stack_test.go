@@ -1183,7 +1183,7 @@ func TestStack_NagSuppressionsAreTheReviewedOnes(t *testing.T) {
 		"Lcauth/RefreshFailures/Resource": "AwsSolutions-SQS3 ",
 	}
 	for _, r := range httpapi.Routes() {
-		want["Lcauth/Api/"+r.Method+"-"+strings.ReplaceAll(r.Path, "/", "-")+"/Resource"] = "AwsSolutions-APIG4 "
+		want["Lcauth/Api/"+r.Method+strings.ReplaceAll(r.Path, "/", "--")+"/Resource"] = "AwsSolutions-APIG4 "
 	}
 	for _, spec := range functionSpecs {
 		want["Lcauth/"+titleCase(spec.Name)+"Role/DefaultPolicy/Resource"] = "AwsSolutions-IAM5 Resource::*"
