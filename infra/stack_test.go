@@ -107,7 +107,7 @@ var customContext = map[string]any{
 	CtxAlarmEmail: "ops@example.com", CtxRefreshMinutes: "10", CtxLogRetentionDays: "90",
 	CtxThrottleRate: "20", CtxThrottleBurst: "40", CtxPublicRate: "5", CtxPublicBurst: "7", CtxClientRate: "30", CtxClientBurst: "60",
 	CtxRefreshFanOut: "8", CtxRefreshReserved: "2",
-	CtxStages: `{"LcauthStaging": {"stage": "staging", "account": "123456789012", "region": "eu-west-1"}}`,
+	CtxStages:      `{"LcauthStaging": {"stage": "staging", "account": "123456789012", "region": "eu-west-1"}}`,
 	config.EnvPKCE: "S256", config.EnvLogLevel: "debug",
 }
 
@@ -1000,9 +1000,9 @@ func TestStack_AlarmsWatchFunctionsAPIAndRefreshMetrics(t *testing.T) {
 		// Two passes in a row with installations left over.
 		"Lcauth-RefreshLeftForNextPass": {"lcauth", "LeftForNextPass", gt, "notBreaching", "Sum", emf, 900, 0, 2},
 		// 80% of the 300 s timeout, in milliseconds.
-		"Lcauth-RefreshPassSlow":        {"lcauth", "DurationMs", gt, "notBreaching", "Maximum", emf, 900, 240000, 1},
-		"Lcauth-RefreshNotRunning":      {"AWS/Lambda", "Invocations", "LessThanThreshold", "breaching", "Sum", fnDims(config.FunctionRefresh), 1800, 1, 1},
-		"Lcauth-RefreshFailuresQueued":  {"AWS/SQS", "ApproximateNumberOfMessagesVisible", ge, "notBreaching", "Maximum", []any{map[string]any{"Name": "QueueName", "Value": getAtt(s.id(s.l.FailureQueue), "QueueName")}}, 300, 1, 1},
+		"Lcauth-RefreshPassSlow":       {"lcauth", "DurationMs", gt, "notBreaching", "Maximum", emf, 900, 240000, 1},
+		"Lcauth-RefreshNotRunning":     {"AWS/Lambda", "Invocations", "LessThanThreshold", "breaching", "Sum", fnDims(config.FunctionRefresh), 1800, 1, 1},
+		"Lcauth-RefreshFailuresQueued": {"AWS/SQS", "ApproximateNumberOfMessagesVisible", ge, "notBreaching", "Maximum", []any{map[string]any{"Name": "QueueName", "Value": getAtt(s.id(s.l.FailureQueue), "QueueName")}}, 300, 1, 1},
 	}
 	for _, spec := range functionSpecs {
 		wants["Lcauth-"+titleCase(spec.Name)+"Errors"] = want{"AWS/Lambda", "Errors", ge, "notBreaching", "Sum", fnDims(spec.Name), 300, 1, 1}
