@@ -82,23 +82,12 @@ func StartEmulator(ctx context.Context, opts EmulatorOptions) (*Emulator, error)
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	var lastErr error
 	// A free port can be taken by someone else before the emulator binds it; retry with new ones.
-	for attempt := 0; attempt < 3; attempt++ {
-		e, err := startEmulatorOnce(ctx, opts, bin, timeout)
-		if err == nil {
-			return e, nil
-		}
-		lastErr = err
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, lastErr
+	return proc.Start(ctx, func() (*Emulator, error) { return startEmulatorOnce(ctx, opts, bin, timeout) })
 }
 
 func startEmulatorOnce(ctx context.Context, opts EmulatorOptions, bin string, timeout time.Duration) (*Emulator, error) {
-	ports, err := freePorts(2)
+	ports, err := proc.FreePorts(2)
 	if err != nil {
 		return nil, fmt.Errorf("e2e: emulator ports: %w", err)
 	}
@@ -264,24 +253,4 @@ func envList(env map[string]string) []string {
 		out = append(out, k+"="+env[k])
 	}
 	return out
-}
-
-// freePorts asks the kernel for n distinct free loopback ports.
-func freePorts(n int) ([]int, error) {
-	var ports []int
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

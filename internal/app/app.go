@@ -206,43 +206,29 @@ func (a *App) Refresher() *refresh.Refresher { return a.refresher }
 var errNoHTTP = errors.New("app: LIVECHAT_REDIRECT_URL is not set; the HTTP handlers are not available")
 
 // Handler serves every route (local server, local mode).
-func (a *App) Handler() http.Handler {
-	if a.http == nil {
-		return unavailable(a.log)
-	}
-	return a.http.Handler()
-}
+func (a *App) Handler() http.Handler { return a.httpHandler((*httpapi.Server).Handler) }
 
 // InstallHandler serves /install (the install function).
-func (a *App) InstallHandler() http.Handler {
-	if a.http == nil {
-		return unavailable(a.log)
-	}
-	return a.http.InstallHandler()
-}
+func (a *App) InstallHandler() http.Handler { return a.httpHandler((*httpapi.Server).InstallHandler) }
 
 // CallbackHandler serves /callback and the page script (the callback function).
-func (a *App) CallbackHandler() http.Handler {
-	if a.http == nil {
-		return unavailable(a.log)
-	}
-	return a.http.CallbackHandler()
-}
+func (a *App) CallbackHandler() http.Handler { return a.httpHandler((*httpapi.Server).CallbackHandler) }
 
 // ChatsHandler serves /chats (the chats function).
-func (a *App) ChatsHandler() http.Handler {
-	if a.http == nil {
-		return unavailable(a.log)
-	}
-	return a.http.ChatsHandler()
-}
+func (a *App) ChatsHandler() http.Handler { return a.httpHandler((*httpapi.Server).ChatsHandler) }
 
 // InstallationsHandler serves GET /installations (the installations function).
 func (a *App) InstallationsHandler() http.Handler {
+	return a.httpHandler((*httpapi.Server).InstallationsHandler)
+}
+
+// httpHandler returns the handler pick takes from the HTTP server, or, in a process without one,
+// a handler that answers 503.
+func (a *App) httpHandler(pick func(*httpapi.Server) http.Handler) http.Handler {
 	if a.http == nil {
 		return unavailable(a.log)
 	}
-	return a.http.InstallationsHandler()
+	return pick(a.http)
 }
 
 // unavailable answers 503 for a process built without LIVECHAT_REDIRECT_URL; config.LoadFor refuses

@@ -38,9 +38,4 @@ func (a *App) webhookOptions(h *httpapi.Options, sm secrets.GetSecretValueAPI, a
 func (a *App) Uninstaller() *lifecycle.Uninstaller { return a.uninst }
 
 // WebhookHandler serves POST /webhooks/livechat (the webhook function).
-func (a *App) WebhookHandler() http.Handler {
-	if a.http == nil {
-		return unavailable(a.log)
-	}
-	return a.http.WebhookHandler()
-}
+func (a *App) WebhookHandler() http.Handler { return a.httpHandler((*httpapi.Server).WebhookHandler) }

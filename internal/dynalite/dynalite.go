@@ -73,25 +73,15 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	// dynalite cannot listen on port 0 (it treats 0 as "use the default 4567"), so a free port is picked
 	// here and handed over. Another process may grab it in between; a few attempts make that harmless.
-	var lastErr error
-	for attempt := 0; attempt < 3; attempt++ {
-		s, err := startOnce(ctx, bin, opts)
-		if err == nil {
-			return s, nil
-		}
-		lastErr = err
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, lastErr
+	return proc.Start(ctx, func() (*Server, error) { return startOnce(ctx, bin, opts) })
 }
 
 func startOnce(ctx context.Context, bin string, opts Options) (*Server, error) {
-	port, err := freePort()
+	ports, err := proc.FreePorts(1)
 	if err != nil {
 		return nil, fmt.Errorf("dynalite: pick a port: %w", err)
 	}
+	port := ports[0]
 	args := []string{
 		"--host", "127.0.0.1",
 		"--port", strconv.Itoa(port),
@@ -214,14 +204,4 @@ func binary(root string) (string, error) {
 		return "", fmt.Errorf("%w: %s is missing", ErrNotInstalled, bin)
 	}
 	return bin, nil
-}
-
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
