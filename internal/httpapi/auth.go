@@ -104,15 +104,19 @@ func (s *Server) installationFor(ctx context.Context, r *http.Request, c caller,
 	return inst, nil
 }
 
-// usable refuses installations that cannot call LiveChat: uninstalled (410) or needing
-// re-authorization (401 for the installation's own key, as before; 409 for a service key, whose key is
-// fine).
+// usable refuses installations that cannot call LiveChat: uninstalled (401 for the installation's own
+// key, whose key no longer works (issue 11); 410 for a service key, whose key is fine) or needing
+// re-authorization (401 for the installation's own key, as before; 409 for a service key).
 func (s *Server) usable(r *http.Request, inst *store.Installation) *apiError {
 	ri := infoFrom(r.Context())
 	switch inst.Status {
 	case store.StatusUninstalled:
 		ri.errDetail = "installation status uninstalled"
-		return &apiError{Status: http.StatusGone, Code: CodeUninstalled, InstallURL: s.installURL,
+		status := http.StatusUnauthorized
+		if ri.keyID != "" {
+			status = http.StatusGone
+		}
+		return &apiError{Status: status, Code: CodeUninstalled, InstallURL: s.installURL,
 			Message: "This installation was uninstalled. Installing the app again at " + s.installURL + " starts afresh (with a new key)."}
 	case store.StatusReauthorizationRequired:
 		ri.errDetail = "installation status reauthorization_required"

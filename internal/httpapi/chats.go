@@ -130,11 +130,7 @@ func (s *Server) listChats(ctx context.Context, w http.ResponseWriter, r *http.R
 	if err != nil {
 		return s.mapChatsError(r, err)
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(len(res.Body)))
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(res.Body)
-	return nil
+	return writeChats(w, res.Body)
 }
 
 // parseChatsQuery reads the GET parameters into a List Chats request.

@@ -36,7 +36,7 @@ const (
 	CodeServiceKeyRequired    = "service_key_required"     // 403: an installation key on a service-key route
 	CodeInstallationMismatch  = "installation_mismatch"    // 403: an installation key naming another installation
 	CodeInstallationNotFound  = "installation_not_found"   // 404: a service key naming an unknown installation
-	CodeUninstalled           = "uninstalled"              // 410: the installation was uninstalled (+ install_url)
+	CodeUninstalled           = "uninstalled"              // 401 (its own key) / 410 (a service key): the installation was uninstalled (+ install_url)
 	CodeResponseTooLarge      = "response_too_large"       // 502: LiveChat's answer would not fit in a response; ask for a smaller limit
 )
 

@@ -180,8 +180,10 @@ func TestServiceKey_InstallationStatusIsNotAKeyError(t *testing.T) {
 	if _, err := e.Store.MarkUninstalled(context.Background(), inst.InstallationID, cur.Version, store.UninstalledByOperator); err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{sk, inst.APIKey} {
-		msg := call(e, http.MethodGet, path, key, "").JSONError(t, http.StatusGone, httpapi.CodeUninstalled)
+	// Uninstalled: 410 through the service key (the key is fine); 401 for the installation's own key,
+	// which no longer works (issue 11).
+	for key, status := range map[string]int{sk: http.StatusGone, inst.APIKey: http.StatusUnauthorized} {
+		msg := call(e, http.MethodGet, path, key, "").JSONError(t, status, httpapi.CodeUninstalled)
 		if !strings.Contains(msg, "/install") {
 			t.Errorf("message %q does not say where to install again", msg)
 		}

@@ -1,11 +1,13 @@
 package httpapi_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"lcauth/internal/config"
 	"lcauth/internal/livechatsim"
@@ -71,6 +73,30 @@ func TestWebhook_UninstallUninstallsTheOrganizationOnce(t *testing.T) {
 	}
 	if e.Sim.Calls(livechatsim.EndpointRevoke) != revokes || e.Get(res.InstallationID).Version != after.Version {
 		t.Error("the repeated event called LiveChat or changed the installation")
+	}
+
+	// The installation's key is refused with 401 uninstalled and where to install again.
+	chats := e.Chats(res.APIKey, "")
+	chats.JSONError(t, http.StatusUnauthorized, "uninstalled")
+	if got := chats.JSON(t)["error"].(map[string]any)["install_url"]; got != e.URL+"/install" {
+		t.Errorf("install_url %v, want %s", got, e.URL+"/install")
+	}
+	// A refresh pass does not touch it, however soon its old token would have expired.
+	e.Sim.Advance(9 * time.Hour)
+	sum, err := e.App.Refresher().RunPass(context.Background())
+	if err != nil || sum.Due != 0 || e.Get(res.InstallationID).Version != after.Version {
+		t.Errorf("refresh pass after uninstall: %+v, %v; want nothing due and the installation unchanged", sum, err)
+	}
+	// Installing again is a fresh start: a new key that works.
+	again := e.Install(e.Account.AccountID)
+	if again.APIKey == "" || again.APIKey == res.APIKey || again.InstallationID != res.InstallationID {
+		t.Fatalf("reinstall: key issued %v, same as the old %v, id %s; want a new key for the same installation", again.APIKey != "", again.APIKey == res.APIKey, again.InstallationID)
+	}
+	if r := e.Chats(again.APIKey, "limit=2"); r.Status != http.StatusOK {
+		t.Errorf("/chats with the new key: %d %s", r.Status, r.Body)
+	}
+	if r := e.Chats(res.APIKey, ""); r.Status != http.StatusUnauthorized {
+		t.Errorf("/chats with the old key after reinstall: %d, want 401", r.Status)
 	}
 }
 
