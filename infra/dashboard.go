@@ -5,18 +5,23 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/jsii-runtime-go"
 
+	"lcauth/internal/lifecycle"
 	"lcauth/internal/refresh"
 )
 
 // MetricUninstalled counts installations the uninstall webhook (or the operator CLI) marked
-// uninstalled (issue 11), in the same namespace and dimension as the refresher's metrics.
-const MetricUninstalled = "Uninstalled"
+// uninstalled, MetricRevokeFailed revocations at LiveChat that failed during an uninstall; both in the
+// same namespace and dimension as the refresher's metrics.
+const (
+	MetricUninstalled  = lifecycle.MetricUninstalled
+	MetricRevokeFailed = lifecycle.MetricRevokeFailed
+)
 
 // passMetrics are the refresh pass metrics the dashboard graphs, one widget per row entry.
 var passMetrics = [][]string{
 	{refresh.MetricDue, refresh.MetricRefreshed, refresh.MetricLeftForNextPass, refresh.MetricSkipped},
 	{refresh.MetricFailed, refresh.MetricFailedMisconfiguration, refresh.MetricFailedRateLimited, refresh.MetricFailedTransient, refresh.MetricFailedStore},
-	{refresh.MetricPassFailed, refresh.MetricReauthorizationRequired, MetricUninstalled},
+	{refresh.MetricPassFailed, refresh.MetricReauthorizationRequired, MetricUninstalled, MetricRevokeFailed},
 }
 
 // routeQuery breaks the access logs down per route and status. The API's own metrics are per API;

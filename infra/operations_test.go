@@ -85,7 +85,7 @@ func TestStack_DashboardShowsAPIFunctionsAndPasses(t *testing.T) {
 		`\"ConcurrentExecutions\"`, `\"Duration\"`, `\"Throttles\"`, `\"Errors\"`, "ApproximateNumberOfMessagesVisible", MetricUninstalled}
 	for _, m := range []string{refresh.MetricDue, refresh.MetricRefreshed, refresh.MetricLeftForNextPass, refresh.MetricFailed,
 		refresh.MetricFailedMisconfiguration, refresh.MetricFailedRateLimited, refresh.MetricFailedTransient, refresh.MetricFailedStore,
-		refresh.MetricDurationMs, refresh.MetricPassFailed, refresh.MetricReauthorizationRequired} {
+		refresh.MetricDurationMs, refresh.MetricPassFailed, refresh.MetricReauthorizationRequired, MetricUninstalled, MetricRevokeFailed} {
 		wants = append(wants, `\"`+m+`\",\"Service\",\"Lcauth\"`)
 	}
 	for _, w := range wants {
