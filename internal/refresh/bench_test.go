@@ -30,6 +30,7 @@ import (
 var (
 	benchSizes       = flag.String("refresh.due", "1000,10000", "comma-separated due installation counts in BenchmarkRunPass")
 	benchLatencies   = flag.String("refresh.latency", "50ms,200ms", "comma-separated simulated LiveChat latencies per token call in BenchmarkRunPass")
+	benchNoCapacity  = flag.Bool("refresh.nocapacity", false, "do not ask DynamoDB for consumed capacity (RCU/WCU metrics read 0)")
 	benchConcurrency = flag.Int("refresh.concurrency", DefaultConcurrency, "pass concurrency (LiveChat calls in flight) in BenchmarkRunPass")
 )
 
@@ -64,7 +65,9 @@ func addCapacity(total, index *atomic.Int64, cc *types.ConsumedCapacity) {
 
 func (c *countingDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	cp := *in
-	cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
+	if !*benchNoCapacity {
+		cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
+	}
 	out, err := c.DynamoDBAPI.GetItem(ctx, &cp, opts...)
 	c.gets.Add(1)
 	if err == nil && out.Item != nil {
@@ -78,7 +81,9 @@ func (c *countingDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, opt
 
 func (c *countingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
 	cp := *in
-	cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
+	if !*benchNoCapacity {
+		cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
+	}
 	out, err := c.DynamoDBAPI.UpdateItem(ctx, &cp, opts...)
 	c.updates.Add(1)
 	if err == nil && out.Attributes != nil {
@@ -92,7 +97,9 @@ func (c *countingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInpu
 
 func (c *countingDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
 	cp := *in
-	cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
+	if !*benchNoCapacity {
+		cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
+	}
 	out, err := c.DynamoDBAPI.Query(ctx, &cp, opts...)
 	c.queries.Add(1)
 	if err == nil {
