@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"lcauth/internal/config"
+	"lcauth/internal/httpapi"
 	"lcauth/internal/refresh"
 	"lcauth/internal/store"
 )
@@ -35,15 +36,18 @@ type coldStartCase struct {
 
 // BenchmarkColdStart measures, for the hello-world Lambda and each lcauth function built as `make
 // build` builds them (host architecture), the binary size and the cold start under the Lambda
-// Runtime Interface Emulator: from the emulator starting the function's process to the first
-// response, one fresh process per iteration. Reported per sub-benchmark:
+// Runtime Interface Emulator, one fresh process per iteration, in two parts: init (the emulator
+// starting the function's process until the process asks for its first event, as the emulator logs
+// it) and the first response (the whole first invocation, init included). Reported per sub-benchmark:
 //
-//	ms-median     median cold start in milliseconds
-//	x-hello       that median divided by hello's median measured in the same run (run hello first,
-//	              as -bench ColdStart does; a filtered run without hello omits it)
-//	binary-bytes  size of the bootstrap binary
+//	init-ms-median    median init in milliseconds
+//	init-x-hello      that median divided by hello's, measured in the same run (run hello first, as
+//	                  -bench ColdStart does; a filtered run without hello omits it)
+//	ms-median         median first response (cold start) in milliseconds
+//	x-hello           that median divided by hello's
+//	binary-bytes      size of the bootstrap binary
 //
-// ns/op is the mean. The first requests: hello GET /; install GET /install (reads the client secret
+// ns/op is the mean first response. The first requests: hello GET /; install GET /install (reads the client secret
 // from Secrets Manager); callback GET /callback with a forged state and state cookie (reads the secret, refuses);
 // chats GET /chats with a well-formed unknown API key (one DynamoDB read, refuses); refresh the
 // scheduled event (queries the 16 due-index shards of an empty table).
@@ -55,11 +59,11 @@ func BenchmarkColdStart(b *testing.B) {
 	cases := []coldStartCase{
 		{name: helloName, routeKey: "GET /", req: httptest.NewRequest(http.MethodGet, worldBaseURL+"/", nil), status: http.StatusOK},
 		{name: config.FunctionInstall, routeKey: "GET /install", req: httptest.NewRequest(http.MethodGet, worldBaseURL+"/install", nil), status: http.StatusFound},
-		{name: config.FunctionCallback, routeKey: "GET /callback", req: withHeader(httptest.NewRequest(http.MethodGet, worldBaseURL+"/callback?code=dal%3Abench&state=forged", nil), "Cookie", "lcauth_state=forged"), status: http.StatusBadRequest},
+		{name: config.FunctionCallback, routeKey: "GET /callback", req: withHeader(httptest.NewRequest(http.MethodGet, worldBaseURL+"/callback?code=dal%3Abench&state=forged", nil), "Cookie", httpapi.SecureStateCookieName+"=forged; "+httpapi.StateCookieName+"=forged"), status: http.StatusBadRequest},
 		{name: config.FunctionChats, routeKey: "GET /chats", req: withHeader(httptest.NewRequest(http.MethodGet, worldBaseURL+"/chats", nil), "Authorization", "Bearer "+unknownAPIKey), status: http.StatusUnauthorized},
 		{name: config.FunctionRefresh, payload: []byte(scheduledEvent)},
 	}
-	var helloMedian time.Duration
+	var helloMedian, helloInit time.Duration
 	for _, c := range cases {
 		payload := c.payload
 		if c.req != nil {
@@ -81,10 +85,10 @@ func BenchmarkColdStart(b *testing.B) {
 		}
 		b.Run(c.name, func(b *testing.B) {
 			ctx := context.Background()
-			var samples []time.Duration
+			var samples, inits []time.Duration
 			for b.Loop() {
 				b.StopTimer()
-				e, err := StartEmulator(ctx, EmulatorOptions{RIE: rie, Binary: bins[c.name], Env: env})
+				e, err := StartEmulator(ctx, EmulatorOptions{RIE: rie, Binary: bins[c.name], Env: env, LogLevel: "info"})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -100,17 +104,24 @@ func BenchmarkColdStart(b *testing.B) {
 					b.Fatalf("%s: %v\n%s", c.name, err, e.Output())
 				}
 				samples = append(samples, d)
+				in, ok := e.InitDuration()
+				if !ok {
+					b.Fatalf("%s: the emulator logged no init duration\n%s", c.name, e.Output())
+				}
+				inits = append(inits, in)
 				if err := e.Close(); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
 			}
-			med := median(samples)
+			med, initMed := median(samples), median(inits)
 			if c.name == helloName {
-				helloMedian = med
+				helloMedian, helloInit = med, initMed
 			}
+			b.ReportMetric(float64(initMed.Microseconds())/1000, "init-ms-median")
 			b.ReportMetric(float64(med.Microseconds())/1000, "ms-median")
-			if helloMedian > 0 {
+			if helloMedian > 0 && helloInit > 0 {
+				b.ReportMetric(float64(initMed)/float64(helloInit), "init-x-hello")
 				b.ReportMetric(float64(med)/float64(helloMedian), "x-hello")
 			}
 			b.ReportMetric(float64(st.Size()), "binary-bytes")

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"sync"
@@ -45,6 +46,9 @@ type EmulatorOptions struct {
 	// Log receives the emulator's and the function's output; nil discards it. The last few KiB are
 	// quoted in errors either way.
 	Log io.Writer
+	// LogLevel is the emulator's own log level (default "warn"); at "info" it logs the init phase's
+	// duration (InitDuration).
+	LogLevel string
 }
 
 // Emulator is one Lambda function running under the AWS Lambda Runtime Interface Emulator. The
@@ -101,8 +105,12 @@ func startEmulatorOnce(ctx context.Context, opts EmulatorOptions, bin string, ti
 	maps.Copy(env, opts.Env)
 	out := &proc.TailBuffer{Max: 16 << 10, W: opts.Log}
 	// Not CommandContext: ctx bounds the startup only.
+	level := opts.LogLevel
+	if level == "" {
+		level = "warn"
+	}
 	cmd := exec.Command(opts.RIE,
-		"--log-level", "warn",
+		"--log-level", level,
 		"--runtime-interface-emulator-address", invokeAddr,
 		"--runtime-api-address", runtimeAddr,
 		bin)
@@ -204,6 +212,25 @@ func (e *Emulator) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		return nil, &FunctionError{Type: fe.Type, Message: fe.Message, Output: e.out.String()}
 	}
 	return body, nil
+}
+
+// initReport is the emulator's line (at log level info) for the end of a function's init phase: from
+// starting the function's process until it asked for its first event.
+var initReport = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
+
+// InitDuration returns the init phase of the function's process (process start until its first
+// request for an event), as the emulator logged it; false when it did not (LogLevel not "info", or
+// the function has not started).
+func (e *Emulator) InitDuration() (time.Duration, bool) {
+	m := initReport.FindStringSubmatch(e.Output())
+	if m == nil {
+		return 0, false
+	}
+	ms, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, false
+	}
+	return time.Duration(ms * float64(time.Millisecond)), true
 }
 
 // Output returns the tail of the emulator's and the function's output.

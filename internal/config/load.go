@@ -243,7 +243,7 @@ func (l *loader) observability(c *Config) {
 	if c.MetricsService == "" {
 		c.MetricsService = defaultOf(EnvMetricsService)
 	}
-	if !metricsServicePattern.MatchString(c.MetricsService) {
+	if len(c.MetricsService) > 255 || !metricsServicePattern.MatchString(c.MetricsService) {
 		l.problem(fmt.Sprintf("%s must be 1 to 255 letters, digits, '-', '_' or '.' (the stack sets its own name), not %q", EnvMetricsService, c.MetricsService))
 	}
 }
@@ -258,19 +258,27 @@ func (l *loader) webhook(c *Config) {
 		l.problem(EnvWebhookSecretARN + " and " + EnvWebhookSecret + " are both set; set only one")
 	case c.WebhookSecretARN != "" && !strings.HasPrefix(c.WebhookSecretARN, "arn:"):
 		l.problem(EnvWebhookSecretARN + " must be a Secrets Manager ARN (arn:...)")
-	case c.WebhookSecret != "" && !WebhookSecretPattern.MatchString(c.WebhookSecret):
+	case c.WebhookSecret != "" && !ValidWebhookSecret(c.WebhookSecret):
 		// The value is a secret: name the rule, never echo it.
 		l.problem(EnvWebhookSecret + " must be at least 16 characters of A-Z a-z 0-9 - _ . ~")
 	}
 }
 
-// WebhookSecretPattern is what a local webhook secret may hold: URL-safe without escaping, at least 16
-// characters (cmd/lcauth generates 43).
-var WebhookSecretPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{16,512}$`)
+// WebhookSecretPattern is the alphabet of a local webhook secret: URL-safe without escaping.
+// ValidWebhookSecret adds the length. (Lengths are checked apart: a bounded repetition such as
+// {16,512} compiles into hundreds of states, about 2 ms of every Lambda cold start.)
+var WebhookSecretPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]+$`)
 
-// metricsServicePattern is what LCAUTH_METRICS_SERVICE may hold: a CloudWatch dimension value that is
-// also a valid stack name, and nothing that could break an EMF line.
-var metricsServicePattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
+// ValidWebhookSecret reports whether s may be a local webhook secret: 16 to 512 characters of
+// WebhookSecretPattern (cmd/lcauth generates 43).
+func ValidWebhookSecret(s string) bool {
+	return len(s) >= 16 && len(s) <= 512 && WebhookSecretPattern.MatchString(s)
+}
+
+// metricsServicePattern is what LCAUTH_METRICS_SERVICE may hold (at most 255 of them, checked apart):
+// a CloudWatch dimension value that is also a valid stack name, and nothing that could break an EMF
+// line.
+var metricsServicePattern = regexp.MustCompile(`^[A-Za-z0-9._-]+$`)
 
 // requirement is a variable some functions cannot run without, and its local alternative if any.
 type requirement struct{ name, alt, what string }
