@@ -126,11 +126,48 @@ func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
 		}
 	}
 
+	uninstallThroughTheWebhookFunction(t, ctx, w, client, inst, logs)
+
 	for fn, log := range logs {
-		if s := log.String(); strings.Contains(s, inst.APIKey) || strings.Contains(s, w.sim.ClientSecret()) {
-			t.Errorf("the %s function logged the API key or the client secret", fn)
+		if s := log.String(); strings.Contains(s, inst.APIKey) || strings.Contains(s, w.sim.ClientSecret()) || strings.Contains(s, worldWebhookSecret) {
+			t.Errorf("the %s function logged the API key, the client secret or the webhook secret", fn)
 		}
 	}
+}
+
+// uninstallThroughTheWebhookFunction posts LiveChat's application_uninstalled App Webhook through the
+// gateway to the webhook function: a wrong secret changes nothing; the right one uninstalls, after
+// which the key gets 401 uninstalled.
+func uninstallThroughTheWebhookFunction(t *testing.T, ctx context.Context, w *world, client *http.Client, inst installResult, logs map[string]*syncbuf.Buffer) {
+	t.Helper()
+	body, _ := json.Marshal(livechatsim.AppWebhook(w.sim.ClientID(), livechatsim.EventApplicationUninstalled, inst.OrganizationID, inst.AccountID, time.Now()))
+	post := func(secret string) int {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, worldBaseURL+"/webhooks/livechat?secret="+secret, strings.NewReader(string(body)))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("webhook: %v\nwebhook log:\n%s", err, logs["webhook"])
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if status := post("wrong-" + worldWebhookSecret); status != http.StatusUnauthorized {
+		t.Fatalf("webhook with a wrong secret: %d, want 401", status)
+	}
+	if status, _, err := getJSON(ctx, client, worldBaseURL+"/chats?limit=1", bearer(inst.APIKey)); err != nil || status != http.StatusOK {
+		t.Fatalf("/chats after a refused webhook: %d %v, want 200", status, err)
+	}
+	if status := post(worldWebhookSecret); status != http.StatusOK {
+		t.Fatalf("webhook: %d, want 200\nwebhook log:\n%s", status, logs["webhook"])
+	}
+	status, body2, err := getJSON(ctx, client, worldBaseURL+"/chats", bearer(inst.APIKey))
+	if e, _ := body2["error"].(map[string]any); err != nil || status != http.StatusUnauthorized || e["code"] != "uninstalled" {
+		t.Fatalf("/chats after the uninstall webhook: %d %v %v, want 401 uninstalled", status, body2, err)
+	}
+	if !eventually(5*time.Second, func() bool { return strings.Contains(logs["webhook"].String(), `"Uninstalled":1`) }) {
+		t.Error("the webhook function wrote no Uninstalled metric")
+	}
+	assertNoPlainTokensInTable(t, ctx, w)
 }
 
 // assertNoPlainTokensInTable scans the table and fails if any attribute holds a LiveChat token in

@@ -27,7 +27,10 @@ import (
 const (
 	worldBaseURL   = "https://lcauth-e2e.execute-api.us-east-1.amazonaws.com"
 	worldSecretARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:lcauth-client-secret-e2eAbC"
-	worldRegion    = "us-east-1"
+	// worldWebhookSecretARN holds worldWebhookSecret, the secret of the App Webhooks URL.
+	worldWebhookSecretARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:lcauth-webhook-secret-e2eDeF"
+	worldWebhookSecret    = "e2e-webhook-secret-Qm9vZ2xlIGl0IHlvdXJzZWxm"
+	worldRegion           = "us-east-1"
 )
 
 // world is what AWS and LiveChat would be for the deployed functions: dynalite with the table, the
@@ -66,6 +69,7 @@ func newWorld(tb testing.TB, opts worldOptions) *world {
 
 	w.sm = smfake.New()
 	w.sm.Set(worldSecretARN, `{"client_secret":"`+secret+`"}`)
+	w.sm.Set(worldWebhookSecretARN, worldWebhookSecret)
 	smSrv := httptest.NewServer(w.sm)
 	tb.Cleanup(smSrv.Close)
 	w.smURL = smSrv.URL
@@ -82,14 +86,15 @@ func newWorld(tb testing.TB, opts worldOptions) *world {
 // LiveChat URLs, which the stack leaves at their defaults and the test points at the simulator).
 func (w *world) stackValues() map[string]string {
 	return map[string]string{
-		config.EnvClientID:        w.sim.ClientID(),
-		config.EnvRedirectURL:     worldBaseURL + "/callback",
-		config.EnvInstallURL:      worldBaseURL + "/install",
-		config.EnvAccountsURL:     w.simURL,
-		config.EnvAPIURL:          w.simURL,
-		config.EnvClientSecretARN: worldSecretARN,
-		config.EnvTable:           w.table,
-		config.EnvKMSKeyID:        w.kmsKeyID,
+		config.EnvClientID:         w.sim.ClientID(),
+		config.EnvRedirectURL:      worldBaseURL + "/callback",
+		config.EnvInstallURL:       worldBaseURL + "/install",
+		config.EnvAccountsURL:      w.simURL,
+		config.EnvAPIURL:           w.simURL,
+		config.EnvClientSecretARN:  worldSecretARN,
+		config.EnvWebhookSecretARN: worldWebhookSecretARN,
+		config.EnvTable:            w.table,
+		config.EnvKMSKeyID:         w.kmsKeyID,
 	}
 }
 
