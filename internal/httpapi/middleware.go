@@ -123,23 +123,14 @@ func (s *Server) logRequest(r *http.Request, route string, w *statusWriter, ri *
 		slog.Float64("latency_ms", float64(latency.Microseconds())/1000),
 		slog.Int64("bytes", w.bytes),
 	}
-	if ri.installationID != "" {
-		attrs = append(attrs, slog.String("installation_id", ri.installationID))
-	}
-	if ri.keyID != "" {
-		attrs = append(attrs, slog.String("service_key_id", ri.keyID))
-	}
-	if ri.errCode != "" {
-		attrs = append(attrs, slog.String("error_code", ri.errCode))
-	}
-	if ri.errClass != "" {
-		attrs = append(attrs, slog.String("error_class", ri.errClass))
-	}
-	if ri.refreshed != "" {
-		attrs = append(attrs, slog.String("refreshed", ri.refreshed))
-	}
-	if ri.errDetail != "" {
-		attrs = append(attrs, slog.String("error", ri.errDetail))
+	// The request's own facts, each only when known.
+	for _, kv := range [...][2]string{
+		{"installation_id", ri.installationID}, {"service_key_id", ri.keyID}, {"error_code", ri.errCode},
+		{"error_class", ri.errClass}, {"refreshed", ri.refreshed}, {"error", ri.errDetail},
+	} {
+		if kv[1] != "" {
+			attrs = append(attrs, slog.String(kv[0], kv[1]))
+		}
 	}
 	s.log.LogAttrs(r.Context(), level, "request", attrs...)
 }
