@@ -16,7 +16,7 @@
 //	refresh_token       S  sealed
 //	token_type, scope   S
 //	expires_at          N  access-token expiry
-//	status              S  "active" | "reauthorization_required"
+//	status              S  "active" | "reauthorization_required" | "uninstalled"
 //	status_reason       S  why reauthorization is required (absent when active)
 //	status_changed_at   N
 //	version             N  +1 on every token or status change; every such write is conditional on it
@@ -35,7 +35,16 @@
 //
 // The "due" GSI (due_shard HASH, due_at RANGE, projection ALL) holds active installations only, so
 // ListDue is a Query per shard whose cost is the number of due items, never a Scan. There is no TTL
-// attribute. Schema() is the single description of the table for the CDK stack, local mode and tests.
+// attribute. The "organization" GSI (organization_id HASH, keys only) finds an organization's
+// installations for the uninstall webhook (OrganizationInstallations, a Query). Schema() is the single
+// description of the table for the CDK stack, local mode and tests.
+//
+// # Uninstall
+//
+// MarkUninstalled is one write conditional on the version read: status uninstalled with its reason,
+// sealed tokens and expires_at removed, out of the due index, lease dropped, version + 1. The item
+// stays for the operator (and so that a key holder is told "uninstalled" rather than "invalid key");
+// a refresh in flight cannot write tokens back (its writes are conditional on the old version).
 //
 // # Sealing
 //
