@@ -93,11 +93,7 @@ func operatorApp(ctx context.Context, getenv func(string) string, stateDir strin
 		}
 		return "http://localhost/callback" // not served by these commands
 	}
-	cfg, err := config.LoadFor(env, config.FunctionInstallations)
-	if err != nil {
-		return nil, err
-	}
-	return app.New(ctx, cfg, app.WithLogger(app.NewJSONLogger(stderr, cfg.LogLevel)), app.WithOwnerPrefix("cli"))
+	return newCommandApp(ctx, env, stderr, "cli", config.FunctionInstallations)
 }
 
 type installationsOp struct {

@@ -12,6 +12,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"lcauth/internal/app"
+	"lcauth/internal/config"
 )
 
 // command is one subcommand. It returns when ctx is cancelled (Ctrl-C, SIGTERM) or its work is done.
@@ -79,4 +82,14 @@ func parseArgs(fs *flag.FlagSet, args []string) (help bool, err error) {
 		return false, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	return false, nil
+}
+
+// newCommandApp loads the configuration of functions from getenv and builds the App the way a
+// command runs it: JSON logs on stderr at LCAUTH_LOG_LEVEL and owner as its lease-owner prefix.
+func newCommandApp(ctx context.Context, getenv func(string) string, stderr io.Writer, owner string, functions ...string) (*app.App, error) {
+	cfg, err := config.LoadFor(getenv, functions...)
+	if err != nil {
+		return nil, err
+	}
+	return app.New(ctx, cfg, app.WithLogger(app.NewJSONLogger(stderr, cfg.LogLevel)), app.WithOwnerPrefix(owner))
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"lcauth/internal/app"
 	"lcauth/internal/config"
 )
 
@@ -41,12 +40,7 @@ func runRefresh(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	cfg, err := config.LoadFor(getenv, config.FunctionRefresh)
-	if err != nil {
-		return err
-	}
-	logger := app.NewJSONLogger(stderr, cfg.LogLevel)
-	a, err := app.New(ctx, cfg, app.WithLogger(logger), app.WithOwnerPrefix("cli"))
+	a, err := newCommandApp(ctx, getenv, stderr, "cli", config.FunctionRefresh)
 	if err != nil {
 		return err
 	}

@@ -24,16 +24,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if help, err := parseArgs(fs, args); help || err != nil {
 		return err
 	}
-	cfg, err := config.LoadFor(getenv, config.FunctionInstall, config.FunctionCallback, config.FunctionChats)
+	a, err := newCommandApp(ctx, getenv, stderr, "serve", config.FunctionInstall, config.FunctionCallback, config.FunctionChats)
 	if err != nil {
 		return err
 	}
-	logger := app.NewJSONLogger(stderr, cfg.LogLevel)
-	a, err := app.New(ctx, cfg, app.WithLogger(logger), app.WithOwnerPrefix("serve"))
-	if err != nil {
-		return err
-	}
-	return app.Serve(ctx, cfg.Addr, a.Handler(), logger, func(addr net.Addr) {
+	cfg := a.Config()
+	return app.Serve(ctx, cfg.Addr, a.Handler(), a.Logger(), func(addr net.Addr) {
 		fmt.Fprintf(stdout, "lcauth serving on http://%s\n  install: %s\n  callback: %s\n", addr, cfg.InstallURL, cfg.RedirectURL)
 	})
 }
