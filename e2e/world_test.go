@@ -31,6 +31,8 @@ const (
 	worldWebhookSecretARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:lcauth-webhook-secret-e2eDeF"
 	worldWebhookSecret    = "e2e-webhook-secret-Qm9vZ2xlIGl0IHlvdXJzZWxm"
 	worldRegion           = "us-east-1"
+	// worldStateKeyARN is the stack's generated state key (install and callback only).
+	worldStateKeyARN = "arn:aws:secretsmanager:us-east-1:111122223333:secret:lcauth-state-key-e2eGhI"
 )
 
 // world is what AWS and LiveChat would be for the deployed functions: dynalite with the table, the
@@ -70,6 +72,7 @@ func newWorld(tb testing.TB, opts worldOptions) *world {
 	w.sm = smfake.New()
 	w.sm.Set(worldSecretARN, `{"client_secret":"`+secret+`"}`)
 	w.sm.Set(worldWebhookSecretARN, worldWebhookSecret)
+	w.sm.Set(worldStateKeyARN, "e2e-state-key-"+randomID()+randomID())
 	smSrv := httptest.NewServer(w.sm)
 	tb.Cleanup(smSrv.Close)
 	w.smURL = smSrv.URL
@@ -93,6 +96,7 @@ func (w *world) stackValues() map[string]string {
 		config.EnvAPIURL:           w.simURL,
 		config.EnvClientSecretARN:  worldSecretARN,
 		config.EnvWebhookSecretARN: worldWebhookSecretARN,
+		config.EnvStateKeyARN:      worldStateKeyARN,
 		config.EnvTable:            w.table,
 		config.EnvKMSKeyID:         w.kmsKeyID,
 	}

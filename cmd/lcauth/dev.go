@@ -139,6 +139,9 @@ func (d *devRun) start(ctx context.Context, dataDir, stateDir string, simLifetim
 	if err := d.webhookSecret(stateDir); err != nil {
 		return err
 	}
+	if err := d.stateKey(stateDir); err != nil {
+		return err
+	}
 	if err := d.startDynamoDB(ctx, dataDir); err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"refresh":       {"run one refresh pass and print a JSON summary", runRefresh},
 		"dev":           {"run everything locally (dynalite, LiveChat simulator if no credentials, server, refresh timer)", runDev},
 		"installations": {"list, show, uninstall or delete installations (lcauth installations help)", runInstallations},
+		"keys":          {"create, list and revoke API keys (service keys and installation keys)", runKeys},
 	}
 }
 
@@ -62,7 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "usage: lcauth <command> [flags]")
-	for _, name := range []string{"serve", "refresh", "dev", "installations"} {
+	for _, name := range []string{"serve", "refresh", "dev", "installations", "keys"} {
 		fmt.Fprintf(w, "  %-13s %s\n", name, cmds[name].summary)
 	}
 	fmt.Fprintln(w, "Configuration is read from the environment; see docs/configuration.md.")

@@ -180,6 +180,9 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*App, error) {
 		if err := a.webhookOptions(&hopts, o.sm, awsl); err != nil {
 			return nil, err
 		}
+		if err := a.stateKeyOptions(&hopts, o.sm, awsl); err != nil {
+			return nil, err
+		}
 		if a.http, err = httpapi.New(hopts); err != nil {
 			return nil, fmt.Errorf("app: %w", err)
 		}

@@ -69,6 +69,10 @@ type Config struct {
 	WebhookSecretARN string
 	// WebhookSecret is the webhook secret itself (local runs).
 	WebhookSecret string
+	// StateKeyARN names the Secrets Manager secret the OAuth state keys are derived from (AWS).
+	StateKeyARN string
+	// StateKey is the 32-byte local state key.
+	StateKey []byte
 	// MetricsService is the value of the one dimension (Service) on every metric lcauth emits; the
 	// stack sets its own name, so two stacks in one account never feed each other's alarms.
 	MetricsService string
@@ -76,11 +80,11 @@ type Config struct {
 
 // String describes the configuration without its secrets, so that printing a Config is safe.
 func (c Config) String() string {
-	return fmt.Sprintf("config.Config{ClientID:%q RedirectURL:%q AccountsURL:%q APIURL:%q InstallURL:%q ClientSecretARN:%q ClientSecret:%s Table:%q DynamoDBEndpoint:%q PKCE:%q Addr:%q KMSKeyID:%q SealingKey:%s SecretTTL:%s RefreshWindow:%s RefreshConcurrency:%d RefreshRate:%g RefreshInterval:%s LogLevel:%s MetricsService:%q WebhookSecretARN:%q WebhookSecret:%s}",
+	return fmt.Sprintf("config.Config{ClientID:%q RedirectURL:%q AccountsURL:%q APIURL:%q InstallURL:%q ClientSecretARN:%q ClientSecret:%s Table:%q DynamoDBEndpoint:%q PKCE:%q Addr:%q KMSKeyID:%q SealingKey:%s SecretTTL:%s RefreshWindow:%s RefreshConcurrency:%d RefreshRate:%g RefreshInterval:%s LogLevel:%s MetricsService:%q WebhookSecretARN:%q WebhookSecret:%s StateKeyARN:%q StateKey:%s}",
 		c.ClientID, c.RedirectURL, c.AccountsURL, c.APIURL, c.InstallURL, c.ClientSecretARN, redact(c.ClientSecret != ""),
 		c.Table, c.DynamoDBEndpoint, c.PKCE, c.Addr, c.KMSKeyID, redact(len(c.SealingKey) > 0), c.SecretTTL,
 		c.RefreshWindow, c.RefreshConcurrency, c.RefreshRate, c.RefreshInterval, c.LogLevel, c.MetricsService,
-		c.WebhookSecretARN, redact(c.WebhookSecret != ""))
+		c.WebhookSecretARN, redact(c.WebhookSecret != ""), c.StateKeyARN, redact(len(c.StateKey) > 0))
 }
 
 // GoString redacts like String, for %#v.
@@ -103,6 +107,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("sealing_key_set", len(c.SealingKey) > 0),
 		slog.String("webhook_secret_arn", c.WebhookSecretARN),
 		slog.Bool("webhook_secret_set", c.WebhookSecret != ""),
+		slog.String("state_key_arn", c.StateKeyARN),
+		slog.Bool("state_key_set", len(c.StateKey) > 0),
 	)
 }
 
@@ -148,6 +154,7 @@ func LoadFor(getenv func(string) string, functions ...string) (Config, error) {
 	l.refresh(&c)
 	l.observability(&c)
 	l.webhook(&c)
+	l.stateKey(&c)
 	l.requireFor(&c, functions)
 	if len(l.problems) > 0 {
 		return Config{}, &Error{Problems: l.problems}
@@ -261,6 +268,26 @@ func (l *loader) webhook(c *Config) {
 	case c.WebhookSecret != "" && !ValidWebhookSecret(c.WebhookSecret):
 		// The value is a secret: name the rule, never echo it.
 		l.problem(EnvWebhookSecret + " must be at least 16 characters of A-Z a-z 0-9 - _ . ~")
+	}
+}
+
+// stateKey reads where the OAuth state key comes from. Neither is required: without both, the state
+// keys are derived from the client secret (local runs).
+func (l *loader) stateKey(c *Config) {
+	c.StateKeyARN = l.str(EnvStateKeyARN)
+	if raw := l.raw(EnvStateKey); raw != "" {
+		key, err := decodeKey(raw)
+		if err != nil {
+			// The value is a secret: name the problem, never echo it.
+			l.problem(fmt.Sprintf("%s must be the base64 encoding of %d bytes", EnvStateKey, SealingKeySize))
+		}
+		c.StateKey = key
+	}
+	switch {
+	case c.StateKeyARN != "" && len(c.StateKey) > 0:
+		l.problem(EnvStateKeyARN + " and " + EnvStateKey + " are both set; set only one")
+	case c.StateKeyARN != "" && !strings.HasPrefix(c.StateKeyARN, "arn:"):
+		l.problem(EnvStateKeyARN + " must be a Secrets Manager ARN (arn:...)")
 	}
 }
 

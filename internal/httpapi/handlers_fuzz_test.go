@@ -214,13 +214,13 @@ func fzIssue(k *stateKeys, now time.Time, n byte, verifier string) issuedState {
 // the exact pair /install issued may verify, within its lifetime; every failure is one of the known
 // errors (all answered 400 invalid_state) and says nothing about the input.
 func FuzzVerifyState(f *testing.F) {
-	keys, err := deriveStateKeys(fzSecret)
+	keys, err := deriveStateKeys([]byte(fzSecret))
 	if err != nil {
 		f.Fatal(err)
 	}
 	// Seeds must be the same in every fuzzing worker process, so the pairs are issued from fixed nonces.
 	issued := fzIssue(keys, fzNow, 1, "verifier-0123456789-0123456789-0123456789-abc")
-	other, _ := deriveStateKeys("another client's secret")
+	other, _ := deriveStateKeys([]byte("another client's secret"))
 	foreign := fzIssue(other, fzNow, 2, "")
 	f.Add(issued.State, issued.Cookie, int64(0))
 	f.Add(issued.State, issued.Cookie, int64(601))
@@ -296,7 +296,7 @@ func FuzzCallbackQuery(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, rawQuery, cookie string, accept uint8) {
 		fz := newFzServer(t)
-		keys, err := deriveStateKeys(fzSecret)
+		keys, err := deriveStateKeys([]byte(fzSecret))
 		if err != nil {
 			t.Fatal(err)
 		}

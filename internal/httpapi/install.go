@@ -44,15 +44,26 @@ func (s *Server) install(w http.ResponseWriter, r *http.Request) *apiError {
 	return nil
 }
 
-// stateKeys derives the state keys from the current client secret.
+// stateKeys derives the state keys from the state key, or from the client secret where no state key
+// is configured (a local serve).
 func (s *Server) stateKeys(ctx context.Context) (*stateKeys, *apiError) {
-	secret, err := s.secret.ClientSecret(ctx)
+	var (
+		secret []byte
+		err    error
+	)
+	if s.stateKey != nil {
+		secret, err = s.stateKey.StateKey(ctx)
+	} else {
+		var cs string
+		cs, err = s.secret.ClientSecret(ctx)
+		secret = []byte(cs)
+	}
 	if err != nil {
 		if errors.Is(err, secrets.ErrNotConfigured) {
 			return nil, notConfigured()
 		}
 		return nil, &apiError{Status: http.StatusServiceUnavailable, Code: CodeUpstreamError,
-			Message: "The client secret could not be read; try again shortly.", Class: "secret_unavailable"}
+			Message: "The key that signs the installation state could not be read; try again shortly.", Class: "secret_unavailable"}
 	}
 	keys, err := deriveStateKeys(secret)
 	if err != nil {

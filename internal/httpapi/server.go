@@ -52,9 +52,16 @@ type Refresher interface {
 	RefreshInstallation(ctx context.Context, inst *store.Installation) (*store.Installation, error)
 }
 
-// SecretSource yields the client secret, from which the state keys are derived.
+// SecretSource yields the client secret, from which the state keys are derived when no StateKeySource
+// is configured.
 type SecretSource interface {
 	ClientSecret(ctx context.Context) (string, error)
+}
+
+// StateKeySource yields the state key (LCAUTH_STATE_KEY or the secret LCAUTH_STATE_KEY_ARN names), from
+// which the keys that sign the OAuth state and encrypt its cookie are derived.
+type StateKeySource interface {
+	StateKey(ctx context.Context) ([]byte, error)
 }
 
 var (
@@ -82,6 +89,8 @@ type Options struct {
 	LiveChat  LiveChat
 	Refresher Refresher
 	Secret    SecretSource
+	// StateKey, if set, is where the state keys come from; otherwise they are derived from Secret.
+	StateKey StateKeySource
 	// RedirectURL is the public URL of /callback (LIVECHAT_REDIRECT_URL); its path scopes the state
 	// cookie and mounts the callback in Handler.
 	RedirectURL string
@@ -122,6 +131,7 @@ type Server struct {
 	lc          LiveChat
 	refresher   Refresher
 	secret      SecretSource
+	stateKey    StateKeySource
 	log         *slog.Logger
 	now         func() time.Time
 	pkce        string
@@ -165,7 +175,7 @@ func New(opts Options) (*Server, error) {
 		cb.Path = "/"
 	}
 	s := &Server{
-		st: opts.Store, lc: opts.LiveChat, refresher: opts.Refresher, secret: opts.Secret,
+		st: opts.Store, lc: opts.LiveChat, refresher: opts.Refresher, secret: opts.Secret, stateKey: opts.StateKey,
 		log: opts.Logger, now: opts.Now, callbackURL: cb,
 		installURL: opts.InstallURL, chatsURL: opts.ChatsURL,
 		stateTTL: opts.StateTTL, restartWindow: opts.RestartWindow, refreshMargin: opts.RefreshMargin,

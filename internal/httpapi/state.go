@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"container/heap"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
@@ -16,10 +17,10 @@ import (
 	"time"
 )
 
-// StateKeyInfo is the HKDF info string that derives the state keys from the client secret. Deriving
-// them means no extra secret exists to provision or rotate; rotating the client secret invalidates the
-// installs in flight (at most StateTTL old), which then simply start again.
-const StateKeyInfo = "lcauth/state/v1"
+// StateKeyInfo is the HKDF info string that derives the state keys from the state key (a random secret
+// of its own, LCAUTH_STATE_KEY(_ARN); or, where none is configured, the client secret). Rotating it
+// invalidates the installs in flight (at most StateTTL old), which then simply start again.
+const StateKeyInfo = "lcauth/state/v2"
 
 // StateCookieName is the cookie that binds a state to the browser that started /install, on plain
 // http (local runs). On https it is SecureStateCookieName.
@@ -53,7 +54,7 @@ var (
 	errStateReplayed  = errors.New("this state was already used")
 )
 
-// stateKeys are derived from the client secret with HKDF-SHA256: one key signs the state parameter
+// stateKeys are derived from the state key with HKDF-SHA256: one key signs the state parameter
 // (which travels through LiveChat), the other encrypts the cookie (which may hold the PKCE verifier and
 // so must not be readable by anyone, not even the browser).
 type stateKeys struct {
@@ -61,8 +62,11 @@ type stateKeys struct {
 	aes cipher.AEAD
 }
 
-func deriveStateKeys(clientSecret string) (*stateKeys, error) {
-	k, err := hkdf.Key(sha256.New, []byte(clientSecret), nil, StateKeyInfo, 64)
+func deriveStateKeys(secret []byte) (*stateKeys, error) {
+	if len(secret) == 0 {
+		return nil, errors.New("httpapi: empty state key")
+	}
+	k, err := hkdf.Key(sha256.New, secret, nil, StateKeyInfo, 64)
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: derive state keys: %w", err)
 	}
@@ -164,38 +168,62 @@ func (k *stateKeys) verify(now time.Time, ttl time.Duration, state, cookie strin
 	return v, nil
 }
 
-// usedStates remembers the nonces of states already accepted, until they expire, so that a callback
-// replayed to the same process (same state and cookie) is refused before its code is sent anywhere.
-// The browser's cookie is also cleared on every callback, which covers other processes.
+// usedStates remembers the nonces of states (and new-key grants) already accepted, until they expire,
+// so that a callback replayed to the same process (same state and cookie) is refused before its code
+// is sent anywhere. The browser's cookie is also cleared on every callback, which covers other
+// processes. Memory is bounded: when full, expired entries go first (a min-heap by expiry), then the
+// entry closest to its expiry; it is never cleared as a whole.
 type usedStates struct {
 	mu   sync.Mutex
 	seen map[[nonceSize]byte]time.Time // nonce -> when it stops mattering
+	heap usedHeap                      // the same entries, soonest expiry first
 	max  int
+}
+
+type usedEntry struct {
+	nonce [nonceSize]byte
+	until time.Time
+}
+
+type usedHeap []usedEntry
+
+func (h usedHeap) Len() int           { return len(h) }
+func (h usedHeap) Less(i, j int) bool { return h[i].until.Before(h[j].until) }
+func (h usedHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *usedHeap) Push(x any)        { *h = append(*h, x.(usedEntry)) }
+func (h *usedHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
 }
 
 func newUsedStates(max int) *usedStates {
 	return &usedStates{seen: map[[nonceSize]byte]time.Time{}, max: max}
 }
 
-// use marks nonce as used and reports whether it was fresh.
+// use marks nonce as used until until and reports whether it was fresh.
 func (u *usedStates) use(now time.Time, nonce [nonceSize]byte, until time.Time) bool {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if exp, ok := u.seen[nonce]; ok && now.Before(exp) {
 		return false
 	}
-	if len(u.seen) >= u.max {
-		for n, exp := range u.seen {
-			if !now.Before(exp) {
-				delete(u.seen, n)
-			}
-		}
-		if len(u.seen) >= u.max {
-			// Still full of live entries: forget them rather than grow without bound. The cookie
-			// and the single-use code still stop replays.
-			clear(u.seen)
+	// Drop what has expired, then, if still full, what expires soonest (the least useful to keep).
+	for len(u.heap) > 0 && (!now.Before(u.heap[0].until) || len(u.seen) >= u.max) {
+		e := heap.Pop(&u.heap).(usedEntry)
+		if exp, ok := u.seen[e.nonce]; ok && exp.Equal(e.until) {
+			delete(u.seen, e.nonce)
 		}
 	}
 	u.seen[nonce] = until
+	heap.Push(&u.heap, usedEntry{nonce: nonce, until: until})
 	return true
+}
+
+// size is how many nonces are remembered (tests).
+func (u *usedStates) size() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.seen)
 }

@@ -9,7 +9,7 @@ import (
 )
 
 func TestState_RoundTripCarriesVerifierOnlyInCookie(t *testing.T) {
-	k, err := deriveStateKeys("secret")
+	k, err := deriveStateKeys([]byte("secret"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +35,7 @@ func TestState_RoundTripCarriesVerifierOnlyInCookie(t *testing.T) {
 }
 
 func TestState_RejectsEveryTamperedByte(t *testing.T) {
-	k, _ := deriveStateKeys("secret")
+	k, _ := deriveStateKeys([]byte("secret"))
 	now := time.Unix(1_800_000_000, 0)
 	st, _ := k.issue(now, "")
 	raw, _ := base64.RawURLEncoding.DecodeString(st.State)
@@ -57,8 +57,8 @@ func TestState_RejectsEveryTamperedByte(t *testing.T) {
 }
 
 func TestState_Errors(t *testing.T) {
-	k, _ := deriveStateKeys("secret")
-	other, _ := deriveStateKeys("another secret")
+	k, _ := deriveStateKeys([]byte("secret"))
+	other, _ := deriveStateKeys([]byte("another secret"))
 	now := time.Unix(1_800_000_000, 0)
 	st, _ := k.issue(now, "")
 	st2, _ := k.issue(now, "")
@@ -97,14 +97,41 @@ func TestUsedStates_RefusesSecondUseAndForgetsExpired(t *testing.T) {
 	if !u.use(now, n1, now.Add(time.Minute)) || u.use(now, n1, now.Add(time.Minute)) {
 		t.Fatal("first use must pass and the second fail")
 	}
-	u.use(now, n2, now.Add(time.Minute))
-	// Full: n3 evicts only expired entries, here none, so the map is reset rather than grown.
-	if !u.use(now, n3, now.Add(time.Minute)) || len(u.seen) > 2 {
-		t.Fatalf("map grew to %d entries", len(u.seen))
-	}
 	later := now.Add(2 * time.Minute)
-	if !u.use(later, n3, later.Add(time.Minute)) {
+	if !u.use(later, n1, later.Add(time.Minute)) {
 		t.Fatal("an expired entry still blocks")
+	}
+	if u.use(later, n1, later.Add(time.Minute)) {
+		t.Fatal("a nonce used again after expiry is not remembered")
+	}
+	u.use(later, n2, later.Add(time.Minute))
+	u.use(later, n3, later.Add(2*time.Minute))
+	if n := u.size(); n > 2 {
+		t.Fatalf("memory grew to %d entries, bound 2", n)
+	}
+}
+
+// When full of live entries, the one closest to its expiry goes; the others stay remembered (the
+// memory is never cleared as a whole, which would let every recent state be replayed).
+func TestUsedStates_EvictsSoonestExpiryNeverEverything(t *testing.T) {
+	u := newUsedStates(3)
+	now := time.Unix(1000, 0)
+	for i := byte(1); i <= 3; i++ {
+		u.use(now, [nonceSize]byte{i}, now.Add(time.Duration(i)*time.Minute))
+	}
+	if !u.use(now, [nonceSize]byte{9}, now.Add(10*time.Minute)) {
+		t.Fatal("a fresh nonce was refused")
+	}
+	if u.size() != 3 {
+		t.Fatalf("size %d, want 3", u.size())
+	}
+	for i := byte(2); i <= 3; i++ {
+		if u.use(now, [nonceSize]byte{i}, now.Add(time.Hour)) {
+			t.Fatalf("nonce %d was forgotten; only the soonest-expiring one (1) may be", i)
+		}
+	}
+	if u.use(now, [nonceSize]byte{9}, now.Add(time.Hour)) {
+		t.Fatal("the newest nonce was forgotten")
 	}
 }
 
@@ -138,7 +165,7 @@ func TestClip(t *testing.T) {
 func BenchmarkState_IssueAndVerify(b *testing.B) {
 	now := time.Unix(1_800_000_000, 0)
 	for b.Loop() {
-		k, _ := deriveStateKeys("secret")
+		k, _ := deriveStateKeys([]byte("secret"))
 		st, _ := k.issue(now, "")
 		if _, err := k.verify(now, time.Minute, st.State, st.Cookie); err != nil {
 			b.Fatal(err)
