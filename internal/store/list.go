@@ -40,6 +40,8 @@ type InstallationPage struct {
 	NextPageToken string
 	// ItemsRead is how many items DynamoDB read for the page (its ScannedCount): at most Limit.
 	ItemsRead int
+	// CapacityUnits is the read capacity the page consumed, as DynamoDB reports it (0 if it did not).
+	CapacityUnits float64
 }
 
 // listAttrs are the attributes a listing reads: no tokens, no key hashes.
@@ -95,11 +97,15 @@ func (s *Store) ListInstallations(ctx context.Context, opts ListOptions) (*Insta
 		FilterExpression:          expr.Filter(),
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: list installations: %w", err)
 	}
 	page := &InstallationPage{ItemsRead: int(out.ScannedCount), Installations: []*Installation{}}
+	if out.ConsumedCapacity != nil && out.ConsumedCapacity.CapacityUnits != nil {
+		page.CapacityUnits = *out.ConsumedCapacity.CapacityUnits
+	}
 	for _, av := range out.Items {
 		it, err := parseItem(av)
 		if err != nil {

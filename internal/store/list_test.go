@@ -31,6 +31,7 @@ func TestListInstallations_PagesReadAtMostLimitItems(t *testing.T) {
 			t.Fatal(err)
 		}
 		pages++
+		t.Logf("page %d: %d items read, %d listed, %.1f read capacity units", pages, page.ItemsRead, len(page.Installations), page.CapacityUnits)
 		if page.ItemsRead > 10 {
 			t.Errorf("page %d read %d items, want at most 10", pages, page.ItemsRead)
 		}
