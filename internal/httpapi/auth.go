@@ -112,15 +112,21 @@ func (s *Server) usable(r *http.Request, inst *store.Installation) *apiError {
 	switch inst.Status {
 	case store.StatusUninstalled:
 		ri.errDetail = "installation status uninstalled"
-		status := http.StatusUnauthorized
-		if ri.keyID != "" {
-			status = http.StatusGone
-		}
-		return &apiError{Status: status, Code: CodeUninstalled, InstallURL: s.installURL,
-			Message: "This installation was uninstalled. Installing the app again at " + s.installURL + " starts afresh (with a new key)."}
+		return s.uninstalled(r)
 	case store.StatusReauthorizationRequired:
 		ri.errDetail = "installation status reauthorization_required"
 		return s.reauthorization(r, "This installation's authorization was withdrawn or expired.")
 	}
 	return nil
+}
+
+// uninstalled answers for an uninstalled installation: 401 to its own key (issue 11: the key no longer
+// works), 410 to a service key (the key is fine; the installation is gone).
+func (s *Server) uninstalled(r *http.Request) *apiError {
+	status := http.StatusUnauthorized
+	if infoFrom(r.Context()).keyID != "" {
+		status = http.StatusGone
+	}
+	return &apiError{Status: status, Code: CodeUninstalled, InstallURL: s.installURL,
+		Message: "This installation was uninstalled. Installing the app again at " + s.installURL + " starts afresh (with a new key)."}
 }

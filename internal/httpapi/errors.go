@@ -54,6 +54,9 @@ func (s *Server) mapChatsError(r *http.Request, err error) *apiError {
 	case errors.Is(err, refresh.ErrRefreshInProgress):
 		return &apiError{Status: http.StatusServiceUnavailable, Code: CodeUpstreamError, Class: "refresh_in_progress", RetryAfter: time.Second,
 			Message: "The access token is being refreshed right now; retry in a second."}
+	case errors.Is(err, store.ErrUninstalled):
+		// Uninstalled while this request was under way.
+		return s.uninstalled(r)
 	case errors.Is(err, store.ErrNotFound) && ri.keyID != "":
 		// Deleted between the service key's lookup and the refresh.
 		return &apiError{Status: http.StatusNotFound, Code: CodeInstallationNotFound, Message: "No installation has that installation_id."}
