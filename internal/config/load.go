@@ -182,12 +182,21 @@ func (l *loader) clientSecret(c *Config) {
 	c.ClientSecretARN = l.str(EnvClientSecretARN)
 	c.ClientSecret = l.raw(EnvClientSecret)
 	c.SecretTTL = l.duration(EnvSecretTTL)
+	l.secretSource(EnvClientSecretARN, c.ClientSecretARN, EnvClientSecret, c.ClientSecret)
+}
+
+// secretSource checks a secret that comes either from Secrets Manager (arnVar) or from the
+// environment (valueVar): not both, and an ARN that is one. It reports whether both checks passed.
+func (l *loader) secretSource(arnVar, arn, valueVar, value string) bool {
 	switch {
-	case c.ClientSecretARN != "" && c.ClientSecret != "":
-		l.problem(EnvClientSecretARN + " and " + EnvClientSecret + " are both set; set only one")
-	case c.ClientSecretARN != "" && !strings.HasPrefix(c.ClientSecretARN, "arn:"):
-		l.problem(EnvClientSecretARN + " must be a Secrets Manager ARN (arn:...)")
+	case arn != "" && value != "":
+		l.problem(arnVar + " and " + valueVar + " are both set; set only one")
+	case arn != "" && !strings.HasPrefix(arn, "arn:"):
+		l.problem(arnVar + " must be a Secrets Manager ARN (arn:...)")
+	default:
+		return true
 	}
+	return false
 }
 
 // storage reads the table, the DynamoDB endpoint and the key that seals tokens at rest.
@@ -260,12 +269,8 @@ func (l *loader) observability(c *Config) {
 func (l *loader) webhook(c *Config) {
 	c.WebhookSecretARN = l.str(EnvWebhookSecretARN)
 	c.WebhookSecret = l.str(EnvWebhookSecret)
-	switch {
-	case c.WebhookSecretARN != "" && c.WebhookSecret != "":
-		l.problem(EnvWebhookSecretARN + " and " + EnvWebhookSecret + " are both set; set only one")
-	case c.WebhookSecretARN != "" && !strings.HasPrefix(c.WebhookSecretARN, "arn:"):
-		l.problem(EnvWebhookSecretARN + " must be a Secrets Manager ARN (arn:...)")
-	case c.WebhookSecret != "" && !ValidWebhookSecret(c.WebhookSecret):
+	if l.secretSource(EnvWebhookSecretARN, c.WebhookSecretARN, EnvWebhookSecret, c.WebhookSecret) &&
+		c.WebhookSecret != "" && !ValidWebhookSecret(c.WebhookSecret) {
 		// The value is a secret: name the rule, never echo it.
 		l.problem(EnvWebhookSecret + " must be at least 16 characters of A-Z a-z 0-9 - _ . ~")
 	}
