@@ -155,7 +155,7 @@ func (l *Lcauth) addOutputs(stack awscdk.Stack, s Settings, baseURL *string) {
 	out := func(id, desc string, value *string) {
 		awscdk.NewCfnOutput(stack, jsii.String(id), &awscdk.CfnOutputProps{Description: jsii.String(desc), Value: value})
 	}
-	out("ApiUrl", "Base URL of the HTTP API", baseURL)
+	out("ApiUrl", "Base URL of the HTTP API (no trailing slash): <ApiUrl>/chats, <ApiUrl>/installations", baseURL)
 	out("InstallUrl", "Open (or share) this link to install the app into a LiveChat account", join(baseURL, "/install"))
 	out("RedirectUri", "Whitelist exactly this redirect URI in the LiveChat Developer Console (Authorization block); it is also the Direct installation URL", join(baseURL, "/callback"))
 	out("ClientSecretArn", "Secrets Manager secret that must hold the LiveChat client secret", l.Secret.SecretArn())
