@@ -9,6 +9,7 @@ import (
 
 	"lcauth/internal/app"
 	"lcauth/internal/config"
+	"lcauth/internal/httpapi"
 )
 
 // runServe serves /install, /callback and /chats (the very handlers of the Lambda functions) on
@@ -31,5 +32,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	cfg := a.Config()
 	return app.Serve(ctx, cfg.Addr, a.Handler(), a.Logger(), func(addr net.Addr) {
 		fmt.Fprintf(stdout, "lcauth serving on http://%s\n  install: %s\n  callback: %s\n", addr, cfg.InstallURL, cfg.RedirectURL)
+		if cfg.WebhookSecret == "" && cfg.WebhookSecretARN == "" {
+			fmt.Fprintf(stdout, "  webhook: %s answers 503 until %s is set\n", httpapi.WebhookPath, config.EnvWebhookSecret)
+		}
 	})
 }

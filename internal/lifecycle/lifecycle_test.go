@@ -283,3 +283,36 @@ func TestDelete_UninstallsThenRemovesTheItem(t *testing.T) {
 		t.Error("the deleted installation is still in the organization index")
 	}
 }
+
+func TestUninstallOrganization_ConcurrentDeliveriesUninstallOnce(t *testing.T) {
+	f := newFixture(t)
+	for i := range 3 {
+		f.install(t, "org-1", "acct-"+string(rune('a'+i)))
+	}
+	var wg sync.WaitGroup
+	results := make([][]lifecycle.Outcome, 4)
+	for i := range results {
+		wg.Go(func() {
+			outs, err := f.u.UninstallOrganization(ctx, "org-1", store.UninstalledByWebhook)
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = outs
+		})
+	}
+	wg.Wait()
+	uninstalled := 0
+	for _, outs := range results {
+		for _, o := range outs {
+			if o.Result == lifecycle.Uninstalled {
+				uninstalled++
+			}
+		}
+	}
+	if uninstalled != 3 {
+		t.Errorf("%d installations reported uninstalled across 4 concurrent deliveries, want 3 (each once)", uninstalled)
+	}
+	if got := f.metricSum(t, lifecycle.MetricUninstalled); got != 3 {
+		t.Errorf("Uninstalled metric sum = %v, want 3", got)
+	}
+}

@@ -46,7 +46,7 @@ var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
 <title>Authorize {{.ClientID}} - LiveChat simulator</title><style>{{.CSS}}</style></head>
 <body><main>
 <h1>Allow <code>{{.ClientID}}</code> to access your LiveChat account?</h1>
-<p class="note">LiveChat simulator: no real LiveChat account is involved.</p>
+<p class="note">LiveChat simulator: no real LiveChat account is involved. <a href="{{.AppsPath}}">Installed apps</a> lets you uninstall the app again.</p>
 <form method="post" action="{{.Action}}">
 <fieldset><legend>Sign in as</legend>
 {{range $i, $a := .Accounts}}<label><input type="radio" name="account_id" value="{{$a.AccountID}}"{{if eq $i 0}} checked{{end}}> {{$a.Email}} <span class="note">(region {{$a.Region}}, {{$a.Chats}} chats)</span></label>
@@ -105,6 +105,7 @@ func (s *Simulator) handleAuthorizePage(w http.ResponseWriter, r *http.Request) 
 		Action                string
 		Accounts              []Account
 		Scopes                []string
+		AppsPath              string
 		CSS                   template.CSS
 	}{
 		ClientID:    s.opts.ClientID,
@@ -112,6 +113,7 @@ func (s *Simulator) handleAuthorizePage(w http.ResponseWriter, r *http.Request) 
 		Action:      "/?" + r.URL.RawQuery,
 		Accounts:    s.Accounts(),
 		Scopes:      strings.Split(s.opts.Scope, ","),
+		AppsPath:    PathApps,
 		CSS:         template.CSS(pageCSS),
 	}
 	setPageHeaders(w)
