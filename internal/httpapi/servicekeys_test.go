@@ -47,7 +47,7 @@ func TestServiceKey_ListsInstallationsAndChatsOfEach(t *testing.T) {
 	e := newEnv(t)
 	accB := e.Sim.AddAccount(livechatsim.Account{Email: "b@example.com", Chats: 5})
 	a, b := e.Install(e.Account.AccountID), e.Install(accB.AccountID)
-	_, sk := serviceKey(e)
+	k, sk := serviceKey(e)
 
 	r := call(e, http.MethodGet, "/installations", sk, "")
 	if r.Status != http.StatusOK {
@@ -90,6 +90,12 @@ func TestServiceKey_ListsInstallationsAndChatsOfEach(t *testing.T) {
 			t.Fatalf("POST /chats for %s: status %d, chats %q; want %q", inst.InstallationID, r.Status, got, want)
 		}
 	}
+	// The request log names the installation and the service key's id, never the key.
+	l := e.LastRequestLog("chats")
+	if l["installation_id"] != b.InstallationID || l["service_key_id"] != k.ID {
+		t.Errorf("request log %v, want installation_id %s and service_key_id %s", l, b.InstallationID, k.ID)
+	}
+	e.NoSecretsLogged(sk, sk[len(sk)-52:], a.APIKey, b.APIKey)
 }
 
 func chatIDsOf(t *testing.T, body string) []string {
