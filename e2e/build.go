@@ -19,7 +19,7 @@ import (
 // LambdaBuildFlags are the `go build` flags of the Makefile's Lambda rule (build/%/bootstrap), so
 // that what the tests run and measure is what `make build` ships. TestBuildFlagsMatchMakefile keeps
 // the two in step.
-var LambdaBuildFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w"}
+var LambdaBuildFlags = []string{"-tags", "lambda.norpc", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -buildid="}
 
 // RIEPackage is the Runtime Interface Emulator's main package, a tool in go.mod.
 const RIEPackage = "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie"

@@ -24,9 +24,20 @@ func TestBuildFlagsMatchMakefile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build -tags lambda.norpc -trimpath -ldflags "-s -w"`
-	if !strings.Contains(string(mk), want) {
-		t.Fatalf("the Makefile's Lambda build rule no longer contains %q; update LambdaBuildFlags to match it", want)
+	var flags []string
+	for _, f := range LambdaBuildFlags {
+		if strings.Contains(f, " ") {
+			f = `"` + f + `"`
+		}
+		flags = append(flags, f)
+	}
+	for _, want := range []string{
+		"LAMBDA_BUILD_FLAGS := " + strings.Join(flags, " ") + "\n",
+		"CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(LAMBDA_BUILD_FLAGS) ",
+	} {
+		if !strings.Contains(string(mk), want) {
+			t.Fatalf("the Makefile's Lambda build rule no longer contains %q; update LambdaBuildFlags to match it", want)
+		}
 	}
 }
 
