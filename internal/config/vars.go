@@ -96,7 +96,7 @@ func Vars() []Var {
 		{Name: EnvInstallURL, Description: "Public URL of /install, shown when re-authorization is needed. Default: LIVECHAT_REDIRECT_URL with its last path segment replaced by install.", Functions: httpFns},
 		{Name: EnvSecretTTL, Default: "5m", Description: "How long the client secret is cached in memory before it is read again.", Functions: allFns},
 		{Name: EnvRefreshWindow, Default: "60m", Description: "Refresh access tokens that expire within this window.", Functions: []string{FunctionRefresh}},
-		{Name: EnvRefreshConcurrent, Default: "16", Description: "Refreshes in flight at once in one pass.", Functions: []string{FunctionRefresh}},
+		{Name: EnvRefreshConcurrent, Default: "16", Description: "LiveChat token calls in flight in one pass, kept full while work remains (leases are taken ahead of the calls and saved after them; store writes in flight are bounded by the same number in each of those two stages).", Functions: []string{FunctionRefresh}},
 		{Name: EnvRefreshRate, Default: "0", Description: "Client-side limit on token refreshes per second in one pass; 0 means no limit.", Functions: []string{FunctionRefresh}},
 		{Name: EnvRefreshInterval, Default: "1m", Description: "How often cmd/lcauth dev runs a refresh pass (the stack uses its schedule instead)."},
 		{Name: EnvDataDir, Description: "Folder where cmd/lcauth dev keeps dynalite's data across restarts (same as its -data flag); default: in memory."},

@@ -17,7 +17,7 @@ package refresh
 // probes are drawn from a remainder in which they are a minority too, so 20 probes all hit dead tokens
 // with probability below 2^-20: the healthy installations are refreshed by the same pass. With a wrong
 // secret the pass makes at most MisconfigThreshold + MisconfigProbes failing calls plus those already
-// in the pipeline (6 x Concurrency + StoreConcurrency + 1) before it stops. A pass too small to
+// in the pipeline (9 x Concurrency + StoreConcurrency + 1) before it stops. A pass too small to
 // reach the threshold fails at its end when every installation it tried failed with misconfiguration
 // (atEnd).
 

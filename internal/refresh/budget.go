@@ -60,3 +60,8 @@ func (o *Options) deriveLease() {
 func (o Options) passReserve() time.Duration {
 	return o.SaveBudget() + max(o.SafetyMargin/2, o.MinCallTime)
 }
+
+// pipelineDepth: the lease-ahead and the answered-but-unsaved queues of a pass hold this many times
+// Concurrency jobs, so that a store that stalls for a moment (DynamoDB tail latency, a dynalite GC)
+// does not idle the call slots.
+const pipelineDepth = 2

@@ -130,7 +130,8 @@ func AllShards() []int {
 //
 //	list (due index) -> lease (StoreConcurrency writers) -> call (Concurrency slots) -> save (StoreConcurrency writers)
 //
-// Each stage hands over through a channel of Concurrency places; a stage that cannot hand over waits,
+// Each stage hands over through a bounded channel (pipelineDepth x Concurrency places after the lease
+// and call stages); a stage that cannot hand over waits,
 // so a saturated store slows the pass down but never adds LiveChat calls. With a deadline, no lease is
 // taken and no call starts later than SaveBudget + max(SafetyMargin/2, MinCallTime) before it, and every
 // call ends early enough for its whole save budget (callEnd).
@@ -157,8 +158,8 @@ func (r *Refresher) RunShards(ctx context.Context, shards []int) (Summary, error
 	before := r.opts.Now().Add(r.opts.Window)
 
 	tasks := make(chan task, r.opts.Concurrency)
-	leased := make(chan *job, r.opts.Concurrency)
-	done := make(chan answered, r.opts.Concurrency)
+	leased := make(chan *job, pipelineDepth*r.opts.Concurrency)
+	done := make(chan answered, pipelineDepth*r.opts.Concurrency)
 	var leasers, callers, savers sync.WaitGroup
 	for range r.opts.StoreConcurrency {
 		leasers.Go(func() { p.leaseStage(ctx, tasks, leased) })

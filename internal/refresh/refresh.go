@@ -92,7 +92,7 @@ type Options struct {
 	Concurrency int
 	// StoreConcurrency bounds the store writes in flight in each of a pass's two store stages: lease
 	// writes ahead of the calls, and saves (or releases) after them (default: Concurrency). At most
-	// StoreConcurrency + Concurrency leases wait for a call slot.
+	// StoreConcurrency + 2 x Concurrency leases wait for a call slot.
 	StoreConcurrency int
 	// Rate limits LiveChat token calls per second in one pass, retries included; 0 means no limit.
 	Rate float64
