@@ -83,12 +83,12 @@ func (e *env) client(secret livechat.SecretSource) *livechat.Client {
 func (e *env) fastOptions() Options {
 	return Options{
 		Concurrency:  8,
-		LeaseTTL:     10 * time.Second,
+		CallBudget:   5 * time.Second,
 		WaitForOther: 3 * time.Second,
 		SafetyMargin: 300 * time.Millisecond,
 		BaseBackoff:  10 * time.Millisecond,
 		MaxBackoff:   100 * time.Millisecond,
-		StoreTimeout: 2 * time.Second,
+		StoreTimeout: 5 * time.Second, // dynalite on a machine shared by many test runs can take seconds
 		MinCallTime:  100 * time.Millisecond,
 		PageSize:     7, // several pages per shard in bigger tests
 		Now:          e.sim.Now,
