@@ -122,13 +122,9 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*App, error) {
 	case o.secret != nil:
 		a.secret = o.secret
 	case cfg.ClientSecretARN != "":
-		sm := o.sm
-		if sm == nil {
-			ac, err := awsl.load()
-			if err != nil {
-				return nil, err
-			}
-			sm = secretsmanager.NewFromConfig(ac)
+		sm, err := awsl.secretsManager(o.sm)
+		if err != nil {
+			return nil, err
 		}
 		a.secret = secrets.NewSecretsManager(sm, cfg.ClientSecretARN, cfg.SecretTTL)
 	default:
@@ -292,6 +288,23 @@ func newDynamoDB(cfg config.Config, awsl *awsLoader) (*dynamodb.Client, error) {
 type awsLoader struct {
 	ctx context.Context
 	cfg *aws.Config
+	sm  secrets.GetSecretValueAPI
+}
+
+// secretsManager returns sm, or, when it is nil, a Secrets Manager client built (once) from the
+// default AWS configuration.
+func (l *awsLoader) secretsManager(sm secrets.GetSecretValueAPI) (secrets.GetSecretValueAPI, error) {
+	if sm != nil {
+		return sm, nil
+	}
+	if l.sm == nil {
+		ac, err := l.load()
+		if err != nil {
+			return nil, err
+		}
+		l.sm = secretsmanager.NewFromConfig(ac)
+	}
+	return l.sm, nil
 }
 
 func (l *awsLoader) load() (aws.Config, error) {

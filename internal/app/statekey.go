@@ -3,8 +3,6 @@ package app
 import (
 	"context"
 
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
 	"lcauth/internal/httpapi"
 	"lcauth/internal/secrets"
 )
@@ -15,12 +13,9 @@ import (
 func (a *App) stateKeyOptions(h *httpapi.Options, sm secrets.GetSecretValueAPI, awsl *awsLoader) error {
 	switch {
 	case a.cfg.StateKeyARN != "":
-		if sm == nil {
-			ac, err := awsl.load()
-			if err != nil {
-				return err
-			}
-			sm = secretsmanager.NewFromConfig(ac)
+		sm, err := awsl.secretsManager(sm)
+		if err != nil {
+			return err
 		}
 		h.StateKey = secretStateKey{secrets.NewSecretsManager(sm, a.cfg.StateKeyARN, a.cfg.SecretTTL)}
 	case len(a.cfg.StateKey) > 0:

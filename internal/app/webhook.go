@@ -3,8 +3,6 @@ package app
 import (
 	"net/http"
 
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
 	"lcauth/internal/httpapi"
 	"lcauth/internal/lifecycle"
 	"lcauth/internal/secrets"
@@ -20,12 +18,9 @@ func (a *App) webhookOptions(h *httpapi.Options, sm secrets.GetSecretValueAPI, a
 	}
 	switch {
 	case a.cfg.WebhookSecretARN != "":
-		if sm == nil {
-			ac, err := awsl.load()
-			if err != nil {
-				return err
-			}
-			sm = secretsmanager.NewFromConfig(ac)
+		sm, err := awsl.secretsManager(sm)
+		if err != nil {
+			return err
 		}
 		h.WebhookSecret = secrets.NewSecretsManager(sm, a.cfg.WebhookSecretARN, a.cfg.SecretTTL)
 	case a.cfg.WebhookSecret != "":

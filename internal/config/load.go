@@ -185,6 +185,20 @@ func (l *loader) clientSecret(c *Config) {
 	l.secretSource(EnvClientSecretARN, c.ClientSecretARN, EnvClientSecret, c.ClientSecret)
 }
 
+// key reads a base64-encoded key of SealingKeySize bytes from name (nil when unset).
+func (l *loader) key(name string) []byte {
+	raw := l.raw(name)
+	if raw == "" {
+		return nil
+	}
+	key, err := decodeKey(raw)
+	if err != nil {
+		// The value is a secret: name the problem, never echo it.
+		l.problem(fmt.Sprintf("%s must be the base64 encoding of %d bytes", name, SealingKeySize))
+	}
+	return key
+}
+
 // secretSource checks a secret that comes either from Secrets Manager (arnVar) or from the
 // environment (valueVar): not both, and an ARN that is one. It reports whether both checks passed.
 func (l *loader) secretSource(arnVar, arn, valueVar, value string) bool {
@@ -204,14 +218,7 @@ func (l *loader) storage(c *Config) {
 	c.Table = l.str(EnvTable)
 	c.DynamoDBEndpoint = l.url(EnvDynamoDBEndpoint, false)
 	c.KMSKeyID = l.str(EnvKMSKeyID)
-	if raw := l.raw(EnvSealingKey); raw != "" {
-		key, err := decodeKey(raw)
-		if err != nil {
-			// The value is a secret: name the problem, never echo it.
-			l.problem(fmt.Sprintf("%s must be the base64 encoding of %d bytes", EnvSealingKey, SealingKeySize))
-		}
-		c.SealingKey = key
-	}
+	c.SealingKey = l.key(EnvSealingKey)
 	if c.KMSKeyID != "" && len(c.SealingKey) > 0 {
 		l.problem(EnvKMSKeyID + " and " + EnvSealingKey + " are both set; set only one")
 	}
@@ -280,20 +287,8 @@ func (l *loader) webhook(c *Config) {
 // keys are derived from the client secret (local runs).
 func (l *loader) stateKey(c *Config) {
 	c.StateKeyARN = l.str(EnvStateKeyARN)
-	if raw := l.raw(EnvStateKey); raw != "" {
-		key, err := decodeKey(raw)
-		if err != nil {
-			// The value is a secret: name the problem, never echo it.
-			l.problem(fmt.Sprintf("%s must be the base64 encoding of %d bytes", EnvStateKey, SealingKeySize))
-		}
-		c.StateKey = key
-	}
-	switch {
-	case c.StateKeyARN != "" && len(c.StateKey) > 0:
-		l.problem(EnvStateKeyARN + " and " + EnvStateKey + " are both set; set only one")
-	case c.StateKeyARN != "" && !strings.HasPrefix(c.StateKeyARN, "arn:"):
-		l.problem(EnvStateKeyARN + " must be a Secrets Manager ARN (arn:...)")
-	}
+	c.StateKey = l.key(EnvStateKey)
+	l.secretSource(EnvStateKeyARN, c.StateKeyARN, EnvStateKey, string(c.StateKey))
 }
 
 // WebhookSecretPattern is the alphabet of a local webhook secret: URL-safe without escaping.
