@@ -99,6 +99,7 @@ func TestBrowser_InstallFlowInLocalMode(t *testing.T) {
 		t.Fatalf("lcauth dev without LiveChat credentials did not start the simulator:\n%s", dev.out())
 	}
 
+	var firstKey string // the key the first install showed
 	t.Run("AllowShowsTheAPIKeyThatListsChats", func(t *testing.T) {
 		step(t, ctx, "open /install", chromedp.Navigate(dev.installURL), chromedp.WaitVisible(chromedp.CSS("button.allow")))
 		loc := read(t, ctx, "location", chromedp.Location())
@@ -117,6 +118,7 @@ func TestBrowser_InstallFlowInLocalMode(t *testing.T) {
 		if !strings.HasPrefix(apiKey, "lca_") {
 			t.Fatalf("the success page shows an API key of an unexpected shape (%d characters)", len(apiKey))
 		}
+		firstKey = apiKey
 		shot := read(t, ctx, "screenshot", chromedp.FullScreenshot(100))
 		saveArtifact(t, "success-page.png", shot)
 
@@ -138,6 +140,43 @@ func TestBrowser_InstallFlowInLocalMode(t *testing.T) {
 		}
 		if logs := dev.out() + dev.errOut(); strings.Contains(logs, apiKey) || strings.Contains(logs, apiKey[len(apiKey)-12:]) {
 			t.Fatal("lcauth dev's output contains the API key")
+		}
+	})
+
+	// Installing again keeps the key; the page's form (a real same-origin POST with the SameSite=Strict
+	// grant cookie, allowed by the CSP's form-action 'self') issues a new one on request.
+	t.Run("ReinstallKeepsTheKeyAndTheFormIssuesANewOne", func(t *testing.T) {
+		if firstKey == "" {
+			t.Fatal("the first install showed no key")
+		}
+		step(t, ctx, "open /install", chromedp.Navigate(dev.installURL), chromedp.WaitVisible(chromedp.CSS("button.allow")))
+		step(t, ctx, "click Allow", chromedp.Click(chromedp.CSS("button.allow")), chromedp.WaitVisible(chromedp.CSS(`form[action$="/callback/keys"] button`)))
+		if h1 := read(t, ctx, "heading", chromedp.Text(chromedp.CSS("h1"))); h1 != "LiveChat app installed again" {
+			t.Fatalf("reinstall page heading %q", h1)
+		}
+		if n := read(t, ctx, "API key field", chromedp.Evaluate[int](`document.querySelectorAll("#api-key").length`)); n != 0 {
+			t.Fatal("the reinstall page shows a key")
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if status, _, err := getJSON(cctx, http.DefaultClient, dev.baseURL+"/chats?limit=1", bearer(firstKey)); err != nil || status != http.StatusOK {
+			t.Fatalf("the first key after the reinstall: status %d (%v), want 200", status, err)
+		}
+		step(t, ctx, "click Issue a new key", chromedp.Click(chromedp.CSS(`form[action$="/callback/keys"] button`)), chromedp.WaitVisible(chromedp.CSS("#api-key, p.code")))
+		if n := read(t, ctx, "API key field", chromedp.Evaluate[int](`document.querySelectorAll("#api-key").length`)); n != 1 {
+			t.Fatalf("the new-key form answered %q", read(t, ctx, "page", chromedp.Text(chromedp.CSS("main"))))
+		}
+		if h1 := read(t, ctx, "heading", chromedp.Text(chromedp.CSS("h1"))); h1 != "New API key issued" {
+			t.Fatalf("new-key page heading %q", h1)
+		}
+		newKey := read(t, ctx, "new API key", chromedp.Value(chromedp.ID("api-key")))
+		if !strings.HasPrefix(newKey, "lca_") || newKey == firstKey {
+			t.Fatalf("the new-key page shows an unexpected key (%d characters)", len(newKey))
+		}
+		for _, k := range []string{firstKey, newKey} {
+			if status, _, err := getJSON(cctx, http.DefaultClient, dev.baseURL+"/chats?limit=1", bearer(k)); err != nil || status != http.StatusOK {
+				t.Fatalf("/chats with a key after the new-key form: status %d (%v), want 200", status, err)
+			}
 		}
 	})
 

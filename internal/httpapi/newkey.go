@@ -208,13 +208,18 @@ func (s *Server) newKey(w http.ResponseWriter, r *http.Request) *apiError {
 	return nil
 }
 
-// sameOrigin refuses a request a browser marks as cross-site (Sec-Fetch-Site) or whose Origin is not
-// ours. Non-browser clients send neither header and are not a cross-site risk.
+// sameOrigin refuses a request a browser marks as cross-site (Sec-Fetch-Site) or, from a browser that
+// does not send Sec-Fetch-Site, whose Origin is not ours. Sec-Fetch-Site decides when present: our pages
+// are Referrer-Policy: no-referrer, under which Chromium sends "Origin: null" even for a same-origin
+// form POST. Non-browser clients send neither header and are not a cross-site risk.
 func (s *Server) sameOrigin(r *http.Request) *apiError {
 	refuse := &apiError{Status: http.StatusForbidden, Code: CodeCrossSiteRequest, Class: "cross_site",
 		Message: "This request came from another site and was refused."}
-	if v := r.Header.Get("Sec-Fetch-Site"); v != "" && v != "same-origin" {
-		return refuse
+	if v := r.Header.Get("Sec-Fetch-Site"); v != "" {
+		if v != "same-origin" {
+			return refuse
+		}
+		return nil
 	}
 	if o := r.Header.Get("Origin"); o != "" {
 		u, err := url.Parse(o)

@@ -76,7 +76,8 @@ func TestNewKey_IssuedToTheBrowserThatReinstalledOnce(t *testing.T) {
 	b := e.Browser()
 	res := reinstall(e, b, e.Account.AccountID)
 	u, csrf := res["new_key_url"].(string), res["csrf_token"].(string)
-	r := postNewKey(b, u, csrf, false, map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": e.URL})
+	// What Chromium sends from our page (Referrer-Policy: no-referrer makes its Origin opaque).
+	r := postNewKey(b, u, csrf, false, map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "null"})
 	if r.Status != http.StatusOK {
 		t.Fatalf("new key: %d %s", r.Status, r.Body)
 	}
@@ -129,7 +130,8 @@ func TestNewKey_RefusedCrossSiteWithoutTheCookieAndAfterTheWindow(t *testing.T) 
 		{"cross-site fetch metadata", map[string]string{"Sec-Fetch-Site": "cross-site"}, nil, 0, httpapi.CodeCrossSiteRequest},
 		{"same-site but other origin", map[string]string{"Sec-Fetch-Site": "same-site"}, nil, 0, httpapi.CodeCrossSiteRequest},
 		{"foreign origin", map[string]string{"Origin": "https://evil.example"}, nil, 0, httpapi.CodeCrossSiteRequest},
-		{"opaque origin", map[string]string{"Origin": "null"}, nil, 0, httpapi.CodeCrossSiteRequest},
+		{"opaque origin without fetch metadata", map[string]string{"Origin": "null"}, nil, 0, httpapi.CodeCrossSiteRequest},
+		{"cross-site with our origin claimed", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "OURS"}, nil, 0, httpapi.CodeCrossSiteRequest},
 		{"another browser (no grant cookie)", nil, func(*harness.Browser) *harness.Browser { return e.Browser() }, 0, httpapi.CodeNewKeyRefused},
 		{"after 10 minutes", nil, nil, httpapi.NewKeyWindow + time.Second, httpapi.CodeNewKeyRefused},
 	}
@@ -143,7 +145,11 @@ func TestNewKey_RefusedCrossSiteWithoutTheCookieAndAfterTheWindow(t *testing.T) 
 				from = tt.browser(b)
 			}
 			keysBefore := len(keyIDs(e, t, res["installation_id"].(string)))
-			r := postNewKey(from, res["new_key_url"].(string), res["csrf_token"].(string), true, tt.headers)
+			headers := map[string]string{}
+			for k, v := range tt.headers {
+				headers[k] = strings.ReplaceAll(v, "OURS", e.URL)
+			}
+			r := postNewKey(from, res["new_key_url"].(string), res["csrf_token"].(string), true, headers)
 			if r.Status != http.StatusForbidden || r.ErrorCode(t) != tt.wantCode {
 				t.Fatalf("got %d %s, want 403 %s", r.Status, r.Body, tt.wantCode)
 			}
