@@ -6,20 +6,12 @@ import (
 
 	"lcauth/internal/livechat"
 	"lcauth/internal/livechatsim"
-	"lcauth/internal/secrets"
-	"lcauth/internal/testrig/simtest"
 )
 
 // BenchmarkRefresh measures one refresh round trip (client + simulator over loopback).
 func BenchmarkRefresh(b *testing.B) {
-	sim, srv := simtest.NewServer(b, livechatsim.Options{})
-	c, err := livechat.New(livechat.Config{
-		AccountsURL: srv.URL, APIURL: srv.URL, ClientID: sim.ClientID(),
-		ClientSecret: secrets.Static(sim.ClientSecret()), HTTPClient: srv.Client(),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	e := newEnv(b, livechatsim.Options{})
+	sim, c := e.sim, e.client
 	tok := sim.GrantTokens("bench")
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -32,14 +24,8 @@ func BenchmarkRefresh(b *testing.B) {
 
 // BenchmarkListChats100 measures a full 100-chat page.
 func BenchmarkListChats100(b *testing.B) {
-	sim, srv := simtest.NewServer(b, livechatsim.Options{})
-	c, err := livechat.New(livechat.Config{
-		AccountsURL: srv.URL, APIURL: srv.URL, ClientID: sim.ClientID(),
-		ClientSecret: secrets.Static(sim.ClientSecret()), HTTPClient: srv.Client(),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
+	e := newEnv(b, livechatsim.Options{})
+	sim, c := e.sim, e.client
 	acct := sim.AddAccount(livechatsim.Account{Chats: 120})
 	tok := sim.GrantTokens(acct.AccountID)
 	ctx := context.Background()

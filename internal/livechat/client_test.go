@@ -24,7 +24,7 @@ type env struct {
 }
 
 // newEnv starts a simulator and a client pointed at it for both hosts.
-func newEnv(t *testing.T, opts livechatsim.Options, mod ...func(*livechat.Config)) *env {
+func newEnv(t testing.TB, opts livechatsim.Options, mod ...func(*livechat.Config)) *env {
 	t.Helper()
 	if opts.RedirectURIs == nil {
 		opts.RedirectURIs = []string{testRedirect}
