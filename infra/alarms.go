@@ -151,6 +151,6 @@ func (l *Lcauth) refreshAlarms(s Settings) []alarmSpec {
 		{id: "RefreshFailuresQueued", metric: l.FailureQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 			Period: five, Statistic: jsii.String("Maximum"),
 		}), op: atLeast, threshold: 1, missing: quiet,
-			description: "A scheduled refresh invocation failed or was dropped and landed in the RefreshFailures queue: read the message (its requestContext.condition says why), fix the cause, then purge the queue."},
+			description: "A scheduled refresh pass failed, was dropped, or could not be delivered by EventBridge, and landed in the RefreshFailures queue: read the message (Lambda's requestContext.condition, or EventBridge's ERROR_CODE attribute), fix the cause, then purge the queue."},
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -278,7 +277,7 @@ func checkAssets(dir string) error {
 // lambdaLogLevel is Lambda's application log level: INFO, or DEBUG when the code logs at debug. Never
 // higher, whatever LCAUTH_LOG_LEVEL says: Lambda would drop the metric lines with the INFO lines.
 func lambdaLogLevel(level string) awslambda.ApplicationLogLevel {
-	if slices.Contains([]string{"debug"}, strings.ToLower(strings.TrimSpace(level))) {
+	if strings.EqualFold(strings.TrimSpace(level), "debug") {
 		return awslambda.ApplicationLogLevel_DEBUG
 	}
 	return awslambda.ApplicationLogLevel_INFO

@@ -53,6 +53,10 @@ func TestStack_FailureQueueIsEncryptedAndTLSOnly(t *testing.T) {
 	if !strings.Contains(policy, `"aws:SecureTransport":"false"`) {
 		t.Errorf("queue policy %s does not deny plain HTTP", policy)
 	}
+	// EventBridge may send only for this stack's schedule rules.
+	if !strings.Contains(policy, `"Service":"events.amazonaws.com"`) || !strings.Contains(policy, `"aws:SourceArn"`) {
+		t.Errorf("queue policy %s does not let exactly the schedule's rules dead-letter into it", policy)
+	}
 }
 
 // TestStack_LambdaNeverFiltersMetricLines: whatever LCAUTH_LOG_LEVEL, Lambda's own filter stays at

@@ -18,8 +18,9 @@ import (
 // rule; 4 divides every fan-out evenly).
 const targetsPerRule = 4
 
-// addFailureQueue creates the refresh function's on-failure destination: an invocation that failed or
-// was dropped lands there (for 14 days) instead of disappearing, and an alarm watches its depth.
+// addFailureQueue creates the queue where a scheduled pass that never ran or failed lands (for 14 days)
+// instead of disappearing: the refresh function's on-failure destination and the schedule targets'
+// dead-letter queue. An alarm watches its depth.
 func (l *Lcauth) addFailureQueue(stack awscdk.Stack) {
 	l.FailureQueue = awssqs.NewQueue(stack, jsii.String("RefreshFailures"), &awssqs.QueueProps{
 		Encryption:      awssqs.QueueEncryption_SQS_MANAGED,
@@ -54,6 +55,8 @@ func (l *Lcauth) addSchedule(stack awscdk.Stack, s Settings) {
 				// Lambda API blip; after one interval the next scheduled event supersedes this one.
 				RetryAttempts: jsii.Number(3),
 				MaxEventAge:   awscdk.Duration_Seconds(jsii.Number(clamp(s.RefreshEvery, time.Minute, 24*time.Hour).Seconds())),
+				// An event EventBridge could not deliver at all lands in the same failure queue.
+				DeadLetterQueue: l.FailureQueue,
 			}
 			if s.RefreshFanOut > 1 {
 				props.Event = awsevents.RuleTargetInput_FromObject(map[string]any{"shards": shards})

@@ -891,6 +891,9 @@ func TestStack_ScheduleInvokesRefreshDeliberately(t *testing.T) {
 					if !equal(target["RetryPolicy"], map[string]any{"MaximumRetryAttempts": 3, "MaximumEventAgeInSeconds": tt.seconds}) {
 						t.Errorf("RetryPolicy = %s", show(target["RetryPolicy"]))
 					}
+					if !equal(target["DeadLetterConfig"], map[string]any{"Arn": getAtt(s.id(s.l.FailureQueue), "Arn")}) {
+						t.Errorf("DeadLetterConfig = %s, want the failure queue", show(target["DeadLetterConfig"]))
+					}
 					input, ok := target["Input"].(string)
 					if tt.fanOut == 1 {
 						if ok {
