@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"lcauth/internal/sealing"
@@ -158,15 +156,7 @@ func TestListDue_ADamagedItemDoesNotStallItsShard(t *testing.T) {
 		ids = append(ids, inst.ID)
 	}
 	damaged := ids[1]
-	_, err := f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(f.table),
-		Key:                       map[string]types.AttributeValue{store.AttrPK: &types.AttributeValueMemberS{Value: damaged}},
-		UpdateExpression:          aws.String("SET refresh_token = :v"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: "s1.test.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.rawUpdate(t, damaged, "SET refresh_token = :v", nil, map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: "s1.test.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}})
 	page, err := f.st.ListDue(ctx, f.clock.Now().Add(time.Hour), 7, "", 0)
 	if err != nil {
 		t.Fatalf("ListDue with one damaged item: %v", err)

@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"lcauth/internal/sealing"
 	"lcauth/internal/store"
@@ -120,4 +122,20 @@ func (f *fixture) dueIDs(tb testing.TB, before time.Time) map[string]bool {
 
 func orgAcct(i int) (string, string) {
 	return fmt.Sprintf("org-%04d", i), fmt.Sprintf("acct-%04d", i)
+}
+
+// rawUpdate changes the item of id behind the store's back (a damaged, foreign or legacy item) with
+// the update expression expr; names may be nil.
+func (f *fixture) rawUpdate(t *testing.T, id, expr string, names map[string]string, values map[string]types.AttributeValue) {
+	t.Helper()
+	_, err := f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                 aws.String(f.table),
+		Key:                       map[string]types.AttributeValue{store.AttrPK: &types.AttributeValueMemberS{Value: id}},
+		UpdateExpression:          aws.String(expr),
+		ExpressionAttributeNames:  names,
+		ExpressionAttributeValues: values,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

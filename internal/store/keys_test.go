@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"lcauth/internal/store"
@@ -196,17 +194,9 @@ func TestKeys_LegacyHashStillWorks(t *testing.T) {
 	inst, _ := f.install(t, "org-1", "acct-1", time.Hour)
 	secret := strings.Repeat("b", store.APIKeyLength-len(store.APIKeyPrefix)-store.IDLength-1)
 	legacy := store.APIKeyPrefix + inst.ID + "_" + secret
-	_, err := f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:        aws.String(f.table),
-		Key:              map[string]types.AttributeValue{store.AttrPK: &types.AttributeValueMemberS{Value: inst.ID}},
-		UpdateExpression: aws.String("SET api_key_hash = :h REMOVE api_keys"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":h": &types.AttributeValueMemberB{Value: store.LegacyKeyHashForTest(inst.ID, secret)},
-		},
+	f.rawUpdate(t, inst.ID, "SET api_key_hash = :h REMOVE api_keys", nil, map[string]types.AttributeValue{
+		":h": &types.AttributeValueMemberB{Value: store.LegacyKeyHashForTest(inst.ID, secret)},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := f.st.Authenticate(ctx, legacy); err != nil {
 		t.Fatalf("legacy key: %v", err)
 	}
@@ -233,16 +223,8 @@ func TestKeys_LegacyHashStillWorks(t *testing.T) {
 func TestInstall_AfterUninstallIsAFreshStart(t *testing.T) {
 	f := newFixture(t)
 	inst, old := f.install(t, "org-1", "acct-1", time.Hour)
-	_, err := f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(f.table),
-		Key:                       map[string]types.AttributeValue{store.AttrPK: &types.AttributeValueMemberS{Value: inst.ID}},
-		UpdateExpression:          aws.String("SET #s = :u REMOVE access_token, refresh_token, due_shard, due_at"),
-		ExpressionAttributeNames:  map[string]string{"#s": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":u": &types.AttributeValueMemberS{Value: string(store.StatusUninstalled)}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.rawUpdate(t, inst.ID, "SET #s = :u REMOVE access_token, refresh_token, due_shard, due_at", map[string]string{"#s": "status"},
+		map[string]types.AttributeValue{":u": &types.AttributeValueMemberS{Value: string(store.StatusUninstalled)}})
 	if _, _, err := f.st.CreateInstallationKey(ctx, inst.ID, "x"); !errors.Is(err, store.ErrUninstalled) {
 		t.Errorf("key for uninstalled installation: err = %v, want ErrUninstalled", err)
 	}

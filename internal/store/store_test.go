@@ -315,17 +315,8 @@ func TestTokens_CopiedCiphertextDoesNotOpen(t *testing.T) {
 			if tt.sameItem {
 				target = a.ID
 			}
-			_, err := f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-				TableName:                 aws.String(f.table),
-				Key:                       map[string]types.AttributeValue{store.AttrPK: &types.AttributeValueMemberS{Value: target}},
-				UpdateExpression:          aws.String("SET #f = :v"),
-				ExpressionAttributeNames:  map[string]string{"#f": tt.into},
-				ExpressionAttributeValues: map[string]types.AttributeValue{":v": f.rawItem(t, a.ID)[tt.from]},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = f.st.Get(ctx, target)
+			f.rawUpdate(t, target, "SET #f = :v", map[string]string{"#f": tt.into}, map[string]types.AttributeValue{":v": f.rawItem(t, a.ID)[tt.from]})
+			_, err := f.st.Get(ctx, target)
 			if !errors.Is(err, sealing.ErrOpen) {
 				t.Fatalf("Get after the copy: err = %v, want sealing.ErrOpen", err)
 			}
@@ -337,15 +328,7 @@ func TestInstall_RefusesAnIDHeldByAnotherOrganizationAndAccount(t *testing.T) {
 	f := newFixture(t)
 	inst, key := f.install(t, "org-1", "acct-1", time.Hour)
 	// Simulate a hash collision: the item under org-1/acct-1's id claims to belong to someone else.
-	_, err := f.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:                 aws.String(f.table),
-		Key:                       map[string]types.AttributeValue{store.AttrPK: &types.AttributeValueMemberS{Value: inst.ID}},
-		UpdateExpression:          aws.String("SET organization_id = :o"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: "org-other"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	f.rawUpdate(t, inst.ID, "SET organization_id = :o", nil, map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: "org-other"}})
 	_, newKey, err := f.st.Install(ctx, f.grant("org-1", "acct-1", time.Hour, "takeover"))
 	if err == nil || newKey != "" || errors.Is(err, store.ErrInvalid) {
 		t.Fatalf("Install over another organization's item: key %q err %v; want a refusal", newKey, err)
