@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -181,7 +182,7 @@ func (s *Server) newKey(w http.ResponseWriter, r *http.Request) *apiError {
 	ctx, cancel := s.withTimeout(r)
 	defer cancel()
 	infoFrom(r.Context()).installationID = id
-	k, apiKey, err := s.st.CreateInstallationKey(ctx, id, "issued after reinstall")
+	res, err := s.issueKey(ctx, id, form.Get("revoke_old") == "1")
 	switch {
 	case errors.Is(err, store.ErrTooManyKeys):
 		return &apiError{Status: http.StatusConflict, Code: CodeTooManyKeys,
@@ -191,21 +192,49 @@ func (s *Server) newKey(w http.ResponseWriter, r *http.Request) *apiError {
 	case err != nil:
 		return s.unavailable(r, "store", err)
 	}
-	res := newKeyResult{InstallationID: id, KeyID: k.ID, APIKey: apiKey}
-	if form.Get("revoke_old") == "1" {
-		if res.RevokedKeys, err = s.st.RevokeInstallationKeys(ctx, id, k.ID); err != nil {
-			return s.unavailable(r, "store", err)
-		}
-	}
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, res)
 		return nil
 	}
 	renderHTML(w, http.StatusOK, successPage, successData{
-		Title: "New API key issued", InstallationID: id, APIKey: apiKey, ChatsURL: s.chatsURL, ScriptURL: s.scriptURL,
+		Title: "New API key issued", InstallationID: id, APIKey: res.APIKey, ChatsURL: s.chatsURL, ScriptURL: s.scriptURL,
 		RevokedKeys: res.RevokedKeys,
 	})
 	return nil
+}
+
+// issueKey creates the new key and, with revokeOld, revokes every other key of the installation. With
+// revokeOld and no room for one more key, the oldest key goes first to make room (the others only once
+// the new key exists).
+func (s *Server) issueKey(ctx context.Context, id string, revokeOld bool) (newKeyResult, error) {
+	const name = "issued after reinstall"
+	res := newKeyResult{InstallationID: id}
+	k, apiKey, err := s.st.CreateInstallationKey(ctx, id, name)
+	if errors.Is(err, store.ErrTooManyKeys) && revokeOld {
+		keys, lerr := s.st.ListKeys(ctx, id)
+		if lerr != nil {
+			return res, lerr
+		}
+		if len(keys) > 0 {
+			if rerr := s.st.RevokeKey(ctx, keys[0].ID); rerr != nil && !errors.Is(rerr, store.ErrKeyNotFound) {
+				return res, rerr
+			}
+			res.RevokedKeys++
+		}
+		k, apiKey, err = s.st.CreateInstallationKey(ctx, id, name)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.KeyID, res.APIKey = k.ID, apiKey
+	if revokeOld {
+		n, err := s.st.RevokeInstallationKeys(ctx, id, k.ID)
+		res.RevokedKeys += n
+		if err != nil {
+			return res, err
+		}
+	}
+	return res, nil
 }
 
 // sameOrigin refuses a request a browser marks as cross-site (Sec-Fetch-Site) or, from a browser that

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"lcauth/internal/httpapi"
+	"lcauth/internal/store"
 	"lcauth/internal/testrig/harness"
 )
 
@@ -180,4 +182,42 @@ func keyIDs(e *env, t *testing.T, id string) []string {
 		ids = append(ids, k.ID)
 	}
 	return ids
+}
+
+func TestNewKey_TooManyKeysUnlessTheOldOnesGo(t *testing.T) {
+	e := newEnv(t)
+	inst := e.Install(e.Account.AccountID)
+	for i := 1; i < store.MaxKeysPerHolder; i++ {
+		if _, _, err := e.Store.CreateInstallationKey(context.Background(), inst.InstallationID, "extra"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := e.Browser()
+	res := reinstall(e, b, e.Account.AccountID)
+	r := postNewKey(b, res["new_key_url"].(string), res["csrf_token"].(string), false, nil)
+	r.JSONError(t, http.StatusConflict, httpapi.CodeTooManyKeys)
+	if r := e.Chats(inst.APIKey, ""); r.Status != http.StatusOK {
+		t.Fatalf("the first key after a refused new key: %d", r.Status)
+	}
+
+	// Asking again with "revoke the old keys" makes room: every old key goes, the new one works.
+	b = e.Browser()
+	res = reinstall(e, b, e.Account.AccountID)
+	r = postNewKey(b, res["new_key_url"].(string), res["csrf_token"].(string), true, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("new key with revoke_old at the limit: %d %s", r.Status, r.Body)
+	}
+	m := r.JSON(t)
+	if m["revoked_keys"] != float64(store.MaxKeysPerHolder) {
+		t.Errorf("revoked_keys = %v, want %d", m["revoked_keys"], store.MaxKeysPerHolder)
+	}
+	if ids := keyIDs(e, t, inst.InstallationID); len(ids) != 1 || ids[0] != m["key_id"] {
+		t.Fatalf("keys after revoke_old: %v, want only %v", ids, m["key_id"])
+	}
+	if r := e.Chats(m["api_key"].(string), ""); r.Status != http.StatusOK {
+		t.Fatalf("the new key: %d", r.Status)
+	}
+	if r := e.Chats(inst.APIKey, ""); r.Status != http.StatusUnauthorized {
+		t.Fatalf("the first key after revoke_old: %d", r.Status)
+	}
 }

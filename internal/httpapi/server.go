@@ -38,6 +38,10 @@ type InstallationStore interface {
 	CreateInstallationKey(ctx context.Context, installationID, name string) (store.Key, string, error)
 	// RevokeInstallationKeys revokes an installation's keys except keepID.
 	RevokeInstallationKeys(ctx context.Context, installationID, keepID string) (int, error)
+	// ListKeys describes an installation's keys (no secrets), oldest first.
+	ListKeys(ctx context.Context, installationID string) ([]store.Key, error)
+	// RevokeKey revokes one key by its id.
+	RevokeKey(ctx context.Context, id string) error
 }
 
 // LiveChat is the part of the LiveChat client the handlers use.
