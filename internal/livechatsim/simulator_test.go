@@ -234,16 +234,7 @@ func postToken(t *testing.T, srv *httptest.Server, asJSON bool, params map[strin
 	}
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/v2/token", body)
 	req.Header.Set("Content-Type", ct)
-	resp, err := srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("token endpoint answered non-JSON: %v", err)
-	}
-	return resp.StatusCode, out
+	return doJSON(t, srv, req, "token endpoint")
 }
 
 func TestTokenEndpoint_AcceptsFormAndJSONBodies(t *testing.T) {
@@ -344,6 +335,13 @@ func listChats(t *testing.T, srv *httptest.Server, token, body string, header ma
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
+	return doJSON(t, srv, req, "list_chats")
+}
+
+// doJSON sends req to the simulator and returns the status and the JSON object it answered; what
+// names the endpoint in a failure.
+func doJSON(t *testing.T, srv *httptest.Server, req *http.Request, what string) (int, map[string]any) {
+	t.Helper()
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -351,7 +349,7 @@ func listChats(t *testing.T, srv *httptest.Server, token, body string, header ma
 	defer resp.Body.Close()
 	var out map[string]any
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatalf("list_chats answered non-JSON: %v", err)
+		t.Fatalf("%s answered non-JSON: %v", what, err)
 	}
 	return resp.StatusCode, out
 }

@@ -113,6 +113,15 @@ func newSecret() (string, error) {
 	return idEncoding.EncodeToString(b[:]), nil
 }
 
+// newKeyIDAndSecret returns a new key's id and secret.
+func newKeyIDAndSecret() (kid, secret string, err error) {
+	if kid, err = newKeyID(); err != nil {
+		return "", "", err
+	}
+	secret, err = newSecret()
+	return kid, secret, err
+}
+
 // serviceKeyHash binds a service key's secret to its key id.
 func serviceKeyHash(kid, secret string) []byte {
 	sum := sha256.Sum256([]byte("lcauth/service-key/v1\x00" + kid + "\x00" + secret))
@@ -183,11 +192,7 @@ func (s *Store) CreateServiceKey(ctx context.Context, name string) (Key, string,
 	if err := checkField("key name", name, MaxKeyName, false); err != nil {
 		return Key{}, "", fmt.Errorf("store: create service key: %w", err)
 	}
-	kid, err := newKeyID()
-	if err != nil {
-		return Key{}, "", err
-	}
-	secret, err := newSecret()
+	kid, secret, err := newKeyIDAndSecret()
 	if err != nil {
 		return Key{}, "", err
 	}
@@ -208,11 +213,7 @@ func (s *Store) CreateInstallationKey(ctx context.Context, installationID, name 
 	if err := checkField("key name", name, MaxKeyName, false); err != nil {
 		return Key{}, "", fmt.Errorf("store: create installation key %s: %w", installationID, err)
 	}
-	kid, err := newKeyID()
-	if err != nil {
-		return Key{}, "", err
-	}
-	secret, err := newSecret()
+	kid, secret, err := newKeyIDAndSecret()
 	if err != nil {
 		return Key{}, "", err
 	}
