@@ -116,16 +116,24 @@ func TestRefreshInstallation_AlreadyMarkedDoesNotCallLiveChat(t *testing.T) {
 	}
 }
 
-func TestRefreshInstallation_WaitsForTheLeaseHolderInsteadOfRefreshingTwice(t *testing.T) {
-	t.Parallel()
+// newEnvLeasedElsewhere starts an env with one due installation whose refresh lease another
+// process ("other-process", 10s) holds.
+func newEnvLeasedElsewhere(t *testing.T) (*env, *store.Installation, *store.Lease) {
+	t.Helper()
 	e := newEnv(t)
 	inst := e.installDue(1)[0]
-	ctx := context.Background()
-	// Another process takes the lease and refreshes slowly.
-	_, lease, err := e.st.AcquireLease(ctx, inst.ID, inst.Version, "other-process", 10*time.Second)
+	_, lease, err := e.st.AcquireLease(context.Background(), inst.ID, inst.Version, "other-process", 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, inst, lease
+}
+
+func TestRefreshInstallation_WaitsForTheLeaseHolderInsteadOfRefreshingTwice(t *testing.T) {
+	t.Parallel()
+	// Another process takes the lease and refreshes slowly.
+	e, inst, lease := newEnvLeasedElsewhere(t)
+	ctx := context.Background()
 	type res struct {
 		got *store.Installation
 		err error
@@ -183,13 +191,8 @@ func TestRefreshInstallation_GivesUpWhenTheHolderDoesNotFinish(t *testing.T) {
 
 func TestRefreshInstallation_RetriesOnceWhenTheHolderFailed(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	inst := e.installDue(1)[0]
+	e, inst, lease := newEnvLeasedElsewhere(t)
 	ctx := context.Background()
-	_, lease, err := e.st.AcquireLease(ctx, inst.ID, inst.Version, "other-process", 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
 	done := make(chan error, 1)
 	var got *store.Installation
 	go func() {
