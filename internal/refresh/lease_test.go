@@ -202,3 +202,73 @@ func TestRunPass_SaturatedStoreNeverAddsLiveChatCalls(t *testing.T) {
 		}
 	}
 }
+
+// deadlineClient records the deadline of each LiveChat call's context.
+type deadlineClient struct {
+	inner     TokenClient
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+func (c *deadlineClient) Refresh(ctx context.Context, refreshToken string) (*livechat.Token, error) {
+	d, _ := ctx.Deadline()
+	c.mu.Lock()
+	c.deadlines = append(c.deadlines, d)
+	c.mu.Unlock()
+	return c.inner.Refresh(ctx, refreshToken)
+}
+
+// slowCompleteStore delays every CompleteRefresh.
+type slowCompleteStore struct {
+	Store
+	delay time.Duration
+}
+
+func (s slowCompleteStore) CompleteRefresh(ctx context.Context, l *store.Lease, g store.Grant) (*store.Installation, error) {
+	time.Sleep(s.delay)
+	return s.Store.CompleteRefresh(ctx, l, g)
+}
+
+func TestRefreshInstallation_ReservesTheSaveBudgetBeforeTheCallersDeadline(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	inst := e.installDue(1)[0]
+	o := e.fastOptions()
+	o.StoreTimeout = 500 * time.Millisecond
+	lc := &deadlineClient{inner: e.lc}
+	r := New(e.st, lc, o)
+	o = r.Options()
+	// A /chats request with room for a call and the whole save budget after it.
+	deadline := time.Now().Add(o.SaveBudget() + 2*time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if _, err := r.RefreshInstallation(ctx, inst); err != nil {
+		t.Fatal(err)
+	}
+	if len(lc.deadlines) != 1 {
+		t.Fatalf("LiveChat calls = %d, want 1", len(lc.deadlines))
+	}
+	if got, want := lc.deadlines[0], deadline.Add(-o.SaveBudget()); got.After(want) {
+		t.Errorf("the call may run until %v before the request's deadline, want at least the save budget %v", deadline.Sub(got), o.SaveBudget())
+	}
+}
+
+func TestRefreshInstallation_SaveOutlivesAShortRequest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	inst := e.installDue(1)[0]
+	o := e.fastOptions()
+	o.StoreTimeout = 3 * time.Second
+	// The request has 2s: less than a save budget (3 x 3s + 250ms), so the call gets what is left but
+	// 1s. The save takes 2.1s, so it ends after the request's deadline, whenever the call ended.
+	r := New(slowCompleteStore{Store: e.st, delay: 2100 * time.Millisecond}, e.lc, o)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	got, err := r.RefreshInstallation(ctx, inst)
+	if err != nil || got == nil {
+		t.Fatalf("RefreshInstallation = %v, %v; want the token saved after the request's deadline", got, err)
+	}
+	if stored := e.get(inst.ID); stored.Version != inst.Version+1 || stored.AccessToken != got.AccessToken {
+		t.Errorf("stored version %d, want %d with the new token", stored.Version, inst.Version+1)
+	}
+}
