@@ -237,36 +237,33 @@ func (s *Store) addKey(ctx context.Context, holder, kid string, e keyEntry, base
 		}
 		return c
 	}
-	for attempt := 0; attempt < 3; attempt++ {
-		// Into an existing map with room.
-		u := expression.Set(name(attrAPIKeys+"."+kid), value(e))
+	// stamped adds the installation's updated_at to u (the service-keys item has none).
+	stamped := func(u expression.UpdateBuilder) expression.UpdateBuilder {
 		if holder != ServiceKeysPK {
 			u = u.Set(name(attrUpdatedAt), value(millis(s.now())))
 		}
-		c := and(expression.AttributeExists(name(attrAPIKeys)).And(expression.Size(name(attrAPIKeys)).LessThan(value(MaxKeysPerHolder))))
-		_, failed, old, err := s.update(ctx, holder, u, c)
-		if err != nil {
-			return err
-		}
-		if !failed {
-			return nil
+		return u
+	}
+	// try writes u under c; done is false only when the condition failed for want of a map (the
+	// holder's other reasons, such as no room, are errors).
+	try := func(u expression.UpdateBuilder, c expression.ConditionBuilder) (done bool, err error) {
+		_, failed, old, err := s.update(ctx, holder, stamped(u), c)
+		if err != nil || !failed {
+			return true, err
 		}
 		if err := s.whyNoRoom(holder, old); err != nil {
+			return true, err
+		}
+		return false, nil
+	}
+	for attempt := 0; attempt < 3; attempt++ {
+		// Into an existing map with room.
+		c := and(expression.AttributeExists(name(attrAPIKeys)).And(expression.Size(name(attrAPIKeys)).LessThan(value(MaxKeysPerHolder))))
+		if done, err := try(expression.Set(name(attrAPIKeys+"."+kid), value(e)), c); done {
 			return err
 		}
 		// No map yet: create it with this one entry.
-		u = expression.Set(name(attrAPIKeys), value(map[string]keyEntry{kid: e}))
-		if holder != ServiceKeysPK {
-			u = u.Set(name(attrUpdatedAt), value(millis(s.now())))
-		}
-		_, failed, old, err = s.update(ctx, holder, u, and(expression.AttributeNotExists(name(attrAPIKeys))))
-		if err != nil {
-			return err
-		}
-		if !failed {
-			return nil
-		}
-		if err := s.whyNoRoom(holder, old); err != nil {
+		if done, err := try(expression.Set(name(attrAPIKeys), value(map[string]keyEntry{kid: e})), and(expression.AttributeNotExists(name(attrAPIKeys)))); done {
 			return err
 		}
 		// Another writer created the map between the two writes: try again.
