@@ -272,3 +272,30 @@ func TestRefreshInstallation_SaveOutlivesAShortRequest(t *testing.T) {
 		t.Errorf("stored version %d, want %d with the new token", stored.Version, inst.Version+1)
 	}
 }
+
+func TestRunPass_CallSlotsDoNotWaitForTheStore(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const n, concurrency = 48, 4
+	const callLatency, writeLatency = 100 * time.Millisecond, 60 * time.Millisecond
+	e.installDue(n)
+	e.sim.SetLatency(livechatsim.EndpointTokenRefresh, callLatency)
+	o := e.fastOptions()
+	o.Concurrency = concurrency
+	r := New(&saturatedStore{Store: e.st, sem: make(chan struct{}, 16), delay: writeLatency}, e.lc, o)
+	start := time.Now()
+	sum, err := r.RunPass(context.Background())
+	elapsed := time.Since(start)
+	if err != nil || sum.Refreshed != n {
+		t.Fatalf("RunPass = %+v, %v; want all %d refreshed", sum, err, n)
+	}
+	// A slot that waited for its own lease write and save would need n/concurrency x (call + 2
+	// writes) = 2.64s; call slots kept busy need n/concurrency x call = 1.2s, plus filling and
+	// draining the pipeline.
+	ideal := time.Duration(n/concurrency) * callLatency
+	serial := time.Duration(n/concurrency) * (callLatency + 2*writeLatency)
+	t.Logf("pass %v; ideal %v, slots waiting for the store %v", elapsed, ideal, serial)
+	if limit := serial * 3 / 4; elapsed > limit {
+		t.Errorf("pass took %v, more than %v: the call slots waited for the store", elapsed, limit)
+	}
+}
