@@ -116,22 +116,9 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*App, error) {
 		a.now = time.Now
 	}
 	awsl := &awsLoader{ctx: ctx, cfg: o.awsCfg}
-
-	// Client secret.
-	switch {
-	case o.secret != nil:
-		a.secret = o.secret
-	case cfg.ClientSecretARN != "":
-		sm, err := awsl.secretsManager(o.sm)
-		if err != nil {
-			return nil, err
-		}
-		a.secret = secrets.NewSecretsManager(sm, cfg.ClientSecretARN, cfg.SecretTTL)
-	default:
-		// Empty or the placeholder: the endpoints answer 503 not_configured rather than refuse to start.
-		a.secret = secrets.Static(cfg.ClientSecret)
+	if err := a.clientSecret(&o, awsl); err != nil {
+		return nil, err
 	}
-
 	lc, err := livechat.New(livechat.Config{
 		AccountsURL: cfg.AccountsURL, APIURL: cfg.APIURL, ClientID: cfg.ClientID, RedirectURL: cfg.RedirectURL,
 		ClientSecret: a.secret, HTTPClient: o.httpClient, Now: a.now,
@@ -140,50 +127,84 @@ func New(ctx context.Context, cfg config.Config, opts ...Option) (*App, error) {
 		return nil, fmt.Errorf("app: %w", err)
 	}
 	a.lc = lc
-
-	// Store and refresher, where a table is configured.
 	if cfg.Table != "" {
-		sealer, err := newSealer(cfg, o.kms, awsl)
-		if err != nil {
+		if err := a.storage(&o, awsl); err != nil {
 			return nil, err
 		}
-		db := o.dynamo
-		if db == nil {
-			if db, err = newDynamoDB(cfg, awsl); err != nil {
-				return nil, err
-			}
-		}
-		a.store = store.New(db, cfg.Table, sealer, store.WithClock(a.now))
-		prefix := o.ownerPrefix
-		if prefix == "" {
-			prefix = "lcauth"
-		}
-		a.refresher = refresh.New(a.store, a.lc, refresh.Options{
-			Window: cfg.RefreshWindow, Concurrency: cfg.RefreshConcurrency, Rate: cfg.RefreshRate,
-			Now: a.now, Logger: a.log, OwnerPrefix: prefix, Metrics: o.metrics, MetricsService: cfg.MetricsService,
-		})
-		a.uninst = lifecycle.New(a.store, a.lc, lifecycle.Options{Logger: a.log, Metrics: o.metrics, MetricsService: cfg.MetricsService})
 	}
-
 	if cfg.RedirectURL != "" {
-		hopts := httpapi.Options{
-			LiveChat: a.lc, Secret: a.secret, RedirectURL: cfg.RedirectURL, InstallURL: cfg.InstallURL,
-			PKCE: cfg.PKCE, Logger: a.log, Now: a.now, RequestTimeout: o.reqTimeout,
-		}
-		if a.store != nil {
-			hopts.Store, hopts.Refresher = a.store, a.refresher
-		}
-		if err := a.webhookOptions(&hopts, o.sm, awsl); err != nil {
+		if err := a.httpServer(&o, awsl); err != nil {
 			return nil, err
-		}
-		if err := a.stateKeyOptions(&hopts, o.sm, awsl); err != nil {
-			return nil, err
-		}
-		if a.http, err = httpapi.New(hopts); err != nil {
-			return nil, fmt.Errorf("app: %w", err)
 		}
 	}
 	return a, nil
+}
+
+// clientSecret sets where the client secret comes from: the injected source, Secrets Manager, or the
+// configuration's value.
+func (a *App) clientSecret(o *options, awsl *awsLoader) error {
+	switch {
+	case o.secret != nil:
+		a.secret = o.secret
+	case a.cfg.ClientSecretARN != "":
+		sm, err := awsl.secretsManager(o.sm)
+		if err != nil {
+			return err
+		}
+		a.secret = secrets.NewSecretsManager(sm, a.cfg.ClientSecretARN, a.cfg.SecretTTL)
+	default:
+		// Empty or the placeholder: the endpoints answer 503 not_configured rather than refuse to start.
+		a.secret = secrets.Static(a.cfg.ClientSecret)
+	}
+	return nil
+}
+
+// storage builds the store (sealer, DynamoDB client) and what works on it: the refresher and the
+// uninstaller.
+func (a *App) storage(o *options, awsl *awsLoader) error {
+	sealer, err := newSealer(a.cfg, o.kms, awsl)
+	if err != nil {
+		return err
+	}
+	db := o.dynamo
+	if db == nil {
+		if db, err = newDynamoDB(a.cfg, awsl); err != nil {
+			return err
+		}
+	}
+	a.store = store.New(db, a.cfg.Table, sealer, store.WithClock(a.now))
+	prefix := o.ownerPrefix
+	if prefix == "" {
+		prefix = "lcauth"
+	}
+	a.refresher = refresh.New(a.store, a.lc, refresh.Options{
+		Window: a.cfg.RefreshWindow, Concurrency: a.cfg.RefreshConcurrency, Rate: a.cfg.RefreshRate,
+		Now: a.now, Logger: a.log, OwnerPrefix: prefix, Metrics: o.metrics, MetricsService: a.cfg.MetricsService,
+	})
+	a.uninst = lifecycle.New(a.store, a.lc, lifecycle.Options{Logger: a.log, Metrics: o.metrics, MetricsService: a.cfg.MetricsService})
+	return nil
+}
+
+// httpServer builds the HTTP handlers (with the store where there is one, the webhook and the state key).
+func (a *App) httpServer(o *options, awsl *awsLoader) error {
+	hopts := httpapi.Options{
+		LiveChat: a.lc, Secret: a.secret, RedirectURL: a.cfg.RedirectURL, InstallURL: a.cfg.InstallURL,
+		PKCE: a.cfg.PKCE, Logger: a.log, Now: a.now, RequestTimeout: o.reqTimeout,
+	}
+	if a.store != nil {
+		hopts.Store, hopts.Refresher = a.store, a.refresher
+	}
+	if err := a.webhookOptions(&hopts, o.sm, awsl); err != nil {
+		return err
+	}
+	if err := a.stateKeyOptions(&hopts, o.sm, awsl); err != nil {
+		return err
+	}
+	var err error
+	if a.http, err = httpapi.New(hopts); err != nil {
+		return fmt.Errorf("app: %w", err)
+	}
+	return nil
 }
 
 // Config returns the configuration the App was built from.
