@@ -32,6 +32,7 @@ var (
 	benchLatencies   = flag.String("refresh.latency", "50ms,200ms", "comma-separated simulated LiveChat latencies per token call in BenchmarkRunPass")
 	benchNoCapacity  = flag.Bool("refresh.nocapacity", false, "do not ask DynamoDB for consumed capacity (RCU/WCU metrics read 0)")
 	benchConcurrency = flag.Int("refresh.concurrency", DefaultConcurrency, "pass concurrency (LiveChat calls in flight) in BenchmarkRunPass")
+	benchStoreConc   = flag.Int("refresh.storeconcurrency", 0, "store writes in flight per store stage in BenchmarkRunPass (0: the concurrency)")
 )
 
 // countingDB wraps the DynamoDB client and counts calls and the items DynamoDB returned: Query items,
@@ -41,6 +42,7 @@ type countingDB struct {
 	queries, queryItems, scanned atomic.Int64
 	gets, getItems               atomic.Int64
 	updates, updateItems         atomic.Int64
+	updateNanos                  atomic.Int64 // summed UpdateItem round trips
 	// Capacity units DynamoDB (here dynalite) reports, in thousandths: reads by Query and GetItem,
 	// writes by UpdateItem, with the due index's share of the writes.
 	readMilli, writeMilli, indexWriteMilli atomic.Int64
@@ -84,7 +86,9 @@ func (c *countingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInpu
 	if !*benchNoCapacity {
 		cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityIndexes
 	}
+	start := time.Now()
 	out, err := c.DynamoDBAPI.UpdateItem(ctx, &cp, opts...)
+	c.updateNanos.Add(int64(time.Since(start)))
 	c.updates.Add(1)
 	if err == nil && out.Attributes != nil {
 		c.updateItems.Add(1)
@@ -111,7 +115,7 @@ func (c *countingDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ..
 }
 
 func (c *countingDB) reset() {
-	for _, v := range []*atomic.Int64{&c.queries, &c.queryItems, &c.scanned, &c.gets, &c.getItems, &c.updates, &c.updateItems,
+	for _, v := range []*atomic.Int64{&c.queries, &c.queryItems, &c.scanned, &c.gets, &c.getItems, &c.updates, &c.updateItems, &c.updateNanos,
 		&c.readMilli, &c.writeMilli, &c.indexWriteMilli} {
 		v.Store(0)
 	}
@@ -222,9 +226,10 @@ func seedBench(b *testing.B, n int) (*livechatsim.Simulator, *store.Store, *live
 func benchPass(b *testing.B, sim *livechatsim.Simulator, st *store.Store, lc *livechat.Client, db *countingDB, n int, latency time.Duration) {
 	sim.SetLatency(livechatsim.EndpointTokenRefresh, latency)
 	r := New(st, lc, Options{
-		Concurrency: *benchConcurrency,
-		Now:         sim.Now,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Concurrency:      *benchConcurrency,
+		StoreConcurrency: *benchStoreConc,
+		Now:              sim.Now,
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	var refreshed int
 	var elapsed time.Duration
@@ -261,6 +266,7 @@ func benchPass(b *testing.B, sim *livechatsim.Simulator, st *store.Store, lc *li
 	b.ReportMetric(float64(db.queryItems.Load()+db.getItems.Load())/float64(refreshed), "items_read/install")
 	b.ReportMetric(float64(db.queryItems.Load()+db.getItems.Load()+db.updateItems.Load())/float64(refreshed), "items_returned/install")
 	b.ReportMetric(float64(db.updates.Load())/float64(refreshed), "writes/install")
+	b.ReportMetric(float64(db.updateNanos.Load())/float64(max(db.updates.Load(), 1))/1e6, "ms/write")
 	b.ReportMetric(float64(db.readMilli.Load())/1000/float64(refreshed), "RCU/install")
 	b.ReportMetric(float64(db.writeMilli.Load())/1000/float64(refreshed), "WCU/install")
 	if idx := db.indexWriteMilli.Load(); idx > 0 { // dynalite reports no per-index capacity

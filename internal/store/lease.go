@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -27,6 +28,17 @@ type Lease struct {
 	ID string
 
 	reactivate bool // the installation was not active when leased; completing makes it active
+	// as is what the item held when the lease was taken (nil for a Lease not made by AcquireLease).
+	// Under a live lease at its version only the holder writes these attributes, so CompleteRefresh
+	// sets and removes only what differs: shorter expressions, which a DynamoDB-compatible server such
+	// as dynalite parses per request.
+	as *leasedItem
+}
+
+// leasedItem is the part of an installation item CompleteRefresh needs to write only what changes.
+type leasedItem struct {
+	statusReason, lastError, deadToken, due bool
+	tokenType, scope, region                string
 }
 
 // AcquireLease takes the refresh lease on an installation for ttl, conditional on the installation
@@ -52,9 +64,11 @@ func (s *Store) AcquireLease(ctx context.Context, id string, version int64, owne
 	u := expression.Set(name(attrLeaseOwner), value(owner)).
 		Set(name(attrLeaseID), value(l.ID)).
 		Set(name(attrLeaseExpiresAt), value(millis(l.ExpiresAt)))
-	c := expression.AttributeExists(name(AttrPK)).
-		And(name(attrVersion).Equal(value(version))).
-		And(expression.AttributeNotExists(name(attrLeaseID)).Or(name(attrLeaseExpiresAt).LessThanEqual(value(millis(now)))))
+	// A missing item has no version, so the version check is also an existence check. A lease's
+	// attributes are set and removed together, so "no lease_expires_at after now" means no lease, or
+	// an expired one.
+	c := name(attrVersion).Equal(value(version)).
+		And(expression.Not(name(attrLeaseExpiresAt).GreaterThan(value(millis(now)))))
 	newItem, failed, old, err := s.update(ctx, id, u, c)
 	if err != nil {
 		return nil, nil, fmt.Errorf("store: acquire lease %s: %w", id, err)
@@ -62,13 +76,24 @@ func (s *Store) AcquireLease(ctx context.Context, id string, version int64, owne
 	if failed {
 		return nil, nil, fmt.Errorf("store: acquire lease %s: %w", id, whyFailed(old, version, ""))
 	}
-	inst, err := s.decodeMap(ctx, newItem)
+	it, err := parseItem(newItem)
+	var inst *Installation
+	if err == nil {
+		inst, err = s.decode(ctx, it)
+	}
 	if err != nil {
 		// The lease is ours but useless; let it go so others need not wait for it to lapse.
 		_ = s.ReleaseLease(ctx, l, nil)
 		return nil, nil, fmt.Errorf("store: acquire lease %s: %w", id, err)
 	}
 	l.reactivate = inst.Status != StatusActive
+	l.as = &leasedItem{
+		statusReason: it.StatusReason != "",
+		lastError:    it.LastErrorClass != "" || it.LastErrorMessage != "" || it.LastErrorAt != 0,
+		deadToken:    it.DeadTokenStrikes != 0 || it.DeadTokenSince != 0,
+		due:          it.DueShard != nil && it.DueAt != nil,
+		tokenType:    it.TokenType, scope: it.Scope, region: it.Region,
+	}
 	return inst, l, nil
 }
 
@@ -123,25 +148,7 @@ func (s *Store) CompleteRefresh(ctx context.Context, l *Lease, g Grant) (*Instal
 	if err != nil {
 		return nil, fmt.Errorf("store: complete refresh %s: %w", id, err)
 	}
-	now := millis(s.now())
-	u := expression.Set(name(attrAccessToken), value(access)).
-		Set(name(attrRefreshToken), value(refresh)).
-		Set(name(attrExpiresAt), value(millis(g.ExpiresAt))).
-		Set(name(attrVersion), name(attrVersion).Plus(value(1))).
-		Set(name(attrUpdatedAt), value(now)).
-		Set(name(attrLastRefreshedAt), value(now)).
-		Set(name(attrStatus), value(string(StatusActive)))
-	// LiveChat's refresh answer may leave out fields it did not change; keep the stored ones then.
-	for _, f := range []struct{ attr, v string }{{attrTokenType, g.TokenType}, {attrScope, g.Scope}, {attrRegion, g.Region}} {
-		if f.v != "" {
-			u = u.Set(name(f.attr), value(f.v))
-		}
-	}
-	if l.reactivate {
-		u = u.Set(name(attrStatusChangedAt), value(now))
-	}
-	u = setDue(u, id, g.ExpiresAt)
-	u = removeAll(u, append(append(append([]string{attrStatusReason}, leaseAttrs...), lastErrorAttrs...), deadTokenAttrs...)...)
+	u := completeUpdate(l, g, access, refresh, millis(s.now()))
 	newItem, failed, old, err := s.update(ctx, id, u, leaseCondition(l))
 	if err != nil {
 		return nil, fmt.Errorf("store: complete refresh %s: %w", id, err)
@@ -156,6 +163,49 @@ func (s *Store) CompleteRefresh(ctx context.Context, l *Lease, g Grant) (*Instal
 	inst := it.installation()
 	inst.AccessToken, inst.RefreshToken = g.AccessToken, g.RefreshToken
 	return inst, nil
+}
+
+// completeUpdate is CompleteRefresh's update: new tokens and expiry, version + 1, lease, last error,
+// strikes and status reason cleared, status active, due index at the new expiry. With what the item
+// held when leased (l.as), it leaves out what would not change.
+func completeUpdate(l *Lease, g Grant, access, refresh string, now int64) expression.UpdateBuilder {
+	as := l.as
+	if as == nil {
+		as = &leasedItem{statusReason: true, lastError: true, deadToken: true}
+	}
+	u := expression.Set(name(attrAccessToken), value(access)).
+		Set(name(attrRefreshToken), value(refresh)).
+		Set(name(attrExpiresAt), value(millis(g.ExpiresAt))).
+		Set(name(attrVersion), name(attrVersion).Plus(value(1))).
+		Set(name(attrUpdatedAt), value(now)).
+		Set(name(attrLastRefreshedAt), value(now))
+	if l.reactivate || l.as == nil {
+		u = u.Set(name(attrStatus), value(string(StatusActive)))
+	}
+	if l.reactivate {
+		u = u.Set(name(attrStatusChangedAt), value(now))
+	}
+	// LiveChat's refresh answer may leave out fields it did not change; keep the stored ones then.
+	for _, f := range []struct{ attr, v, was string }{{attrTokenType, g.TokenType, as.tokenType}, {attrScope, g.Scope, as.scope}, {attrRegion, g.Region, as.region}} {
+		if f.v != "" && f.v != f.was {
+			u = u.Set(name(f.attr), value(f.v))
+		}
+	}
+	if as.due && !l.reactivate {
+		u = u.Set(name(AttrDueAt), value(g.ExpiresAt.Unix())) // the shard is the id's
+	} else {
+		u = setDue(u, l.InstallationID, g.ExpiresAt)
+	}
+	remove := leaseAttrs
+	for _, r := range []struct {
+		had   bool
+		attrs []string
+	}{{as.statusReason, []string{attrStatusReason}}, {as.lastError, lastErrorAttrs}, {as.deadToken, deadTokenAttrs}} {
+		if r.had {
+			remove = append(slices.Clip(remove), r.attrs...)
+		}
+	}
+	return removeAll(u, remove...)
 }
 
 // ReleaseLease gives the lease up without new tokens, recording refreshErr (if not nil) as the last

@@ -412,3 +412,29 @@ func TestReleaseLease_CountsDeadTokenStrikesUntilARefreshOrReinstall(t *testing.
 		t.Fatalf("after a reinstall: %d strikes since %s, want none", got.DeadTokenStrikes, got.DeadTokenSince)
 	}
 }
+
+func TestCompleteRefresh_ClearsWhatTheItemHeldAndMovesTheDueIndex(t *testing.T) {
+	f := newFixture(t)
+	inst, _ := f.install(t, "org-1", "acct-1", time.Minute)
+	_, l := f.acquire(t, inst, "w")
+	if err := f.st.ReleaseLease(ctx, l, &store.RefreshError{Class: "misconfiguration", Message: "unauthorized_client", Strike: true}); err != nil {
+		t.Fatal(err)
+	}
+	cur, l := f.acquire(t, f.get(t, inst.ID), "w")
+	if cur.LastRefreshError == nil || cur.DeadTokenStrikes != 1 {
+		t.Fatalf("leased %v: want the recorded error and one strike", cur)
+	}
+	g := f.grant("org-1", "acct-1", 3*time.Hour, "r1")
+	g.Scope = "chats--all:ro"
+	if _, err := f.st.CompleteRefresh(ctx, l, g); err != nil {
+		t.Fatal(err)
+	}
+	got := f.get(t, inst.ID)
+	if got.LastRefreshError != nil || got.DeadTokenStrikes != 0 || !got.DeadTokenSince.IsZero() || got.Scope != g.Scope ||
+		got.Status != store.StatusActive || got.AccessToken != g.AccessToken || got.LeaseOwner != "" {
+		t.Errorf("after complete: %v (error %v, strikes %d, scope %q); want new tokens and scope, no error, no strikes, no lease", got, got.LastRefreshError, got.DeadTokenStrikes, got.Scope)
+	}
+	if f.dueIDs(t, f.clock.Now().Add(time.Hour))[inst.ID] || !f.dueIDs(t, f.clock.Now().Add(4*time.Hour))[inst.ID] {
+		t.Errorf("the due index does not follow the new expiry")
+	}
+}
