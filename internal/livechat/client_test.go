@@ -298,39 +298,42 @@ func TestListChats_ExpiredTokenIsAuthentication(t *testing.T) {
 	}
 }
 
-func TestListChats_SendsTheTokensRegionSoNoCallIsMisdirected(t *testing.T) {
-	e := newEnv(t, livechatsim.Options{})
-	acct := e.sim.AddAccount(livechatsim.Account{Region: "fra", Chats: 4})
-	tok := e.sim.GrantTokens(acct.AccountID)
-	if tok.Region != "fra" {
-		t.Fatalf("region = %q, want fra", tok.Region)
+// TestListChats_Region: the call carries the token's region (X-Region from its prefix), so no call is
+// misdirected; an account that moved since its token was issued costs one misdirected call and one
+// retry with the region LiveChat named.
+func TestListChats_Region(t *testing.T) {
+	tests := []struct {
+		name         string
+		region       string // the account's region when its token is granted
+		moveTo       string // where the account moves afterwards ("" = it stays)
+		wantCalls    int
+		whyThatCalls string
+	}{
+		{"SendsTheTokensRegionSoNoCallIsMisdirected", "fra", "", 1, "X-Region from the token's prefix"},
+		{"MisdirectedRequestIsRetriedOnceWithTheNamedRegion", "dal", "fra-a", 2, "misdirected, then retry with X-Region: fra-a"},
 	}
-	res, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{})
-	if err != nil {
-		t.Fatalf("ListChats: %v", err)
-	}
-	if res.FoundChats == 0 {
-		t.Errorf("found_chats = 0, want the fra account's chats")
-	}
-	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 1 {
-		t.Errorf("list_chats calls = %d, want 1 (X-Region from the token's prefix)", n)
-	}
-}
-
-func TestListChats_MisdirectedRequestIsRetriedOnceWithTheNamedRegion(t *testing.T) {
-	e := newEnv(t, livechatsim.Options{})
-	acct := e.sim.AddAccount(livechatsim.Account{Region: "dal", Chats: 4})
-	tok := e.sim.GrantTokens(acct.AccountID)
-	e.sim.MoveAccount(acct.AccountID, "fra-a") // the token still says dal
-	res, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{})
-	if err != nil {
-		t.Fatalf("ListChats: %v", err)
-	}
-	if res.FoundChats == 0 {
-		t.Errorf("found_chats = 0, want the moved account's chats")
-	}
-	if n := e.sim.Calls(livechatsim.EndpointListChats); n != 2 {
-		t.Errorf("list_chats calls = %d, want 2 (misdirected, then retry with X-Region: fra-a)", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, livechatsim.Options{})
+			acct := e.sim.AddAccount(livechatsim.Account{Region: tt.region, Chats: 4})
+			tok := e.sim.GrantTokens(acct.AccountID)
+			if tok.Region != tt.region {
+				t.Fatalf("region = %q, want %s", tok.Region, tt.region)
+			}
+			if tt.moveTo != "" {
+				e.sim.MoveAccount(acct.AccountID, tt.moveTo) // the token still says tt.region
+			}
+			res, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{})
+			if err != nil {
+				t.Fatalf("ListChats: %v", err)
+			}
+			if res.FoundChats == 0 {
+				t.Errorf("found_chats = 0, want the account's chats")
+			}
+			if n := e.sim.Calls(livechatsim.EndpointListChats); n != tt.wantCalls {
+				t.Errorf("list_chats calls = %d, want %d (%s)", n, tt.wantCalls, tt.whyThatCalls)
+			}
+		})
 	}
 }
 

@@ -39,16 +39,23 @@ type TokenError struct {
 
 // Error describes the failure without any token, code or secret.
 func (e *TokenError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "livechat: %s: HTTP %d", opOr(e.Op, "accounts"), e.StatusCode)
-	if e.Code != "" {
-		b.WriteString(" " + e.Code)
-	}
-	if e.Description != "" {
-		b.WriteString(": " + e.Description)
-	}
+	s := errorText(opOr(e.Op, "accounts"), e.StatusCode, e.Code, e.Description)
 	if e.RequestID != "" {
-		b.WriteString(" (request_id " + e.RequestID + ")")
+		s += " (request_id " + e.RequestID + ")"
+	}
+	return s
+}
+
+// errorText is an error answer's text: "livechat: op: HTTP status kind: message", without an empty
+// kind or message.
+func errorText(op string, status int, kind, message string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "livechat: %s: HTTP %d", op, status)
+	if kind != "" {
+		b.WriteString(" " + kind)
+	}
+	if message != "" {
+		b.WriteString(": " + message)
 	}
 	return b.String()
 }
@@ -78,15 +85,7 @@ type APIError struct {
 
 // Error describes the failure without the access token.
 func (e *APIError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "livechat: %s: HTTP %d", opOr(e.Op, "agent api"), e.StatusCode)
-	if e.Type != "" {
-		b.WriteString(" " + e.Type)
-	}
-	if e.Message != "" {
-		b.WriteString(": " + e.Message)
-	}
-	return b.String()
+	return errorText(opOr(e.Op, "agent api"), e.StatusCode, e.Type, e.Message)
 }
 
 // Region returns error.data.region (set on misdirected_request), or "".

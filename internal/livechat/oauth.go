@@ -166,21 +166,11 @@ func (c *Client) Exchange(ctx context.Context, code, codeVerifier string) (*Toke
 	if c.cfg.RedirectURL == "" {
 		return nil, &ValidationError{Field: "redirect_uri", Message: "Config.RedirectURL is required for Exchange"}
 	}
-	secret, err := c.clientSecret(ctx, opExchange)
-	if err != nil {
-		return nil, err
-	}
-	form := url.Values{
-		"grant_type":    {"authorization_code"},
-		"code":          {code},
-		"client_id":     {c.cfg.ClientID},
-		"client_secret": {secret},
-		"redirect_uri":  {c.cfg.RedirectURL},
-	}
+	params := url.Values{"code": {code}, "redirect_uri": {c.cfg.RedirectURL}}
 	if codeVerifier != "" {
-		form.Set("code_verifier", codeVerifier)
+		params.Set("code_verifier", codeVerifier)
 	}
-	t, err := c.tokenRequest(ctx, opExchange, form, secret, code, codeVerifier)
+	t, err := c.grant(ctx, opExchange, "authorization_code", params, code, codeVerifier)
 	if err != nil {
 		return nil, err
 	}
@@ -197,17 +187,7 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (*Token, erro
 	if refreshToken == "" || len(refreshToken) > maxTokenLen {
 		return nil, &ValidationError{Field: "refresh_token", Message: fmt.Sprintf("must be 1..%d bytes", maxTokenLen)}
 	}
-	secret, err := c.clientSecret(ctx, opRefresh)
-	if err != nil {
-		return nil, err
-	}
-	form := url.Values{
-		"grant_type":    {"refresh_token"},
-		"refresh_token": {refreshToken},
-		"client_id":     {c.cfg.ClientID},
-		"client_secret": {secret},
-	}
-	t, err := c.tokenRequest(ctx, opRefresh, form, secret, refreshToken)
+	t, err := c.grant(ctx, opRefresh, "refresh_token", url.Values{"refresh_token": {refreshToken}}, refreshToken)
 	if err != nil {
 		return nil, err
 	}
@@ -215,6 +195,19 @@ func (c *Client) Refresh(ctx context.Context, refreshToken string) (*Token, erro
 		t.RefreshToken = refreshToken
 	}
 	return t, nil
+}
+
+// grant asks the token endpoint for tokens by grantType with params, adding the client's credentials.
+// sent lists the other secrets in params (code, verifier, refresh token), kept out of error text.
+func (c *Client) grant(ctx context.Context, op, grantType string, params url.Values, sent ...string) (*Token, error) {
+	secret, err := c.clientSecret(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	params.Set("grant_type", grantType)
+	params.Set("client_id", c.cfg.ClientID)
+	params.Set("client_secret", secret)
+	return c.tokenRequest(ctx, op, params, append([]string{secret}, sent...)...)
 }
 
 func (c *Client) clientSecret(ctx context.Context, op string) (string, error) {

@@ -31,24 +31,42 @@ func newAPIKey(id string) (key string, hash []byte, err error) {
 	return APIKeyPrefix + id + "_" + secret, apiKeyHash(id, secret), nil
 }
 
-// apiKeyHash binds the secret to its installation id, so a hash copied to another item is useless.
-func apiKeyHash(id, secret string) []byte {
-	sum := sha256.Sum256([]byte("lcauth/api-key/v1\x00" + id + "\x00" + secret))
+// keyFormat is the shape of one kind of key: prefix, id, "_", secret. Its hash binds the secret to
+// the id under the kind's own domain, so a hash copied to another item (or kind) is useless.
+type keyFormat struct {
+	prefix string
+	idLen  int
+	domain string
+}
+
+var (
+	installationKeyFormat = keyFormat{prefix: APIKeyPrefix, idLen: IDLength, domain: "lcauth/api-key/v1"}
+	serviceKeyFormat      = keyFormat{prefix: ServiceKeyPrefix, idLen: keyIDLength, domain: "lcauth/service-key/v1"}
+)
+
+func (f keyFormat) hash(id, secret string) []byte {
+	sum := sha256.Sum256([]byte(f.domain + "\x00" + id + "\x00" + secret))
 	return sum[:]
 }
 
-// parseAPIKey splits a key into id and secret, checking its exact shape.
-func parseAPIKey(key string) (id, secret string, ok bool) {
-	if len(key) != APIKeyLength || !strings.HasPrefix(key, APIKeyPrefix) {
+// parse splits a key into id and secret, checking its exact shape.
+func (f keyFormat) parse(key string) (id, secret string, ok bool) {
+	if len(key) != len(f.prefix)+f.idLen+1+secretLength || !strings.HasPrefix(key, f.prefix) {
 		return "", "", false
 	}
-	rest := key[len(APIKeyPrefix):]
-	id, secret = rest[:IDLength], rest[IDLength+1:]
-	if rest[IDLength] != '_' || !validBase32(id) || !validBase32(secret) {
+	rest := key[len(f.prefix):]
+	id, secret = rest[:f.idLen], rest[f.idLen+1:]
+	if rest[f.idLen] != '_' || !validBase32(id) || !validBase32(secret) {
 		return "", "", false
 	}
 	return id, secret, true
 }
+
+// apiKeyHash binds an installation key's secret to its installation id.
+func apiKeyHash(id, secret string) []byte { return installationKeyFormat.hash(id, secret) }
+
+// parseAPIKey splits an installation key into installation id and secret.
+func parseAPIKey(key string) (id, secret string, ok bool) { return installationKeyFormat.parse(key) }
 
 // unknownKeyHash is compared against when no item exists, so an unknown id costs the same hash and
 // comparison as a wrong secret.

@@ -43,30 +43,25 @@ func BenchmarkAuthenticate_Parallel(b *testing.B) {
 	})
 }
 
-// BenchmarkAuthenticate_WrongSecret measures the rejection path; it should cost about what success does.
-func BenchmarkAuthenticate_WrongSecret(b *testing.B) {
+// BenchmarkAuthenticate_Rejected measures the rejection paths. A wrong secret should cost about what
+// success does; a well-formed key of no installation should cost what a wrong secret does, so timing
+// does not tell which installations exist.
+func BenchmarkAuthenticate_Rejected(b *testing.B) {
 	f := newFixture(b)
 	_, key := f.install(b, "org-1", "acct-1", time.Hour)
-	bad := key[:len(key)-1] + map[bool]string{true: "b", false: "a"}[key[len(key)-1] == 'a']
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := f.st.Authenticate(ctx, bad); err == nil {
-			b.Fatal("accepted a wrong key")
-		}
+	keys := []struct{ name, key string }{
+		{"WrongSecret", key[:len(key)-1] + map[bool]string{true: "b", false: "a"}[key[len(key)-1] == 'a']},
+		{"UnknownInstallation", store.APIKeyPrefix + store.InstallationID("org-2", "acct-2") + key[len(store.APIKeyPrefix)+store.IDLength:]},
 	}
-}
-
-// BenchmarkAuthenticate_UnknownInstallation measures a well-formed key of no installation; it should cost
-// what a wrong secret does, so timing does not tell which installations exist.
-func BenchmarkAuthenticate_UnknownInstallation(b *testing.B) {
-	f := newFixture(b)
-	_, key := f.install(b, "org-1", "acct-1", time.Hour)
-	unknown := store.APIKeyPrefix + store.InstallationID("org-2", "acct-2") + key[len(store.APIKeyPrefix)+store.IDLength:]
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := f.st.Authenticate(ctx, unknown); err == nil {
-			b.Fatal("accepted an unknown key")
-		}
+	for _, k := range keys {
+		b.Run(k.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := f.st.Authenticate(ctx, k.key); err == nil {
+					b.Fatalf("accepted a %s key", k.name)
+				}
+			}
+		})
 	}
 }
 

@@ -1,68 +1,21 @@
 package store_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-
 	"lcauth/internal/store"
+	"lcauth/internal/testrig/dynalitetest"
+	"lcauth/internal/testrig/harness"
 )
-
-// countingDB counts the requests the store makes.
-type countingDB struct {
-	*dynamodb.Client
-	mu    sync.Mutex
-	calls map[string]int
-}
-
-func (c *countingDB) count(op string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.calls[op]++
-}
-
-func (c *countingDB) take() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := c.calls
-	c.calls = map[string]int{}
-	return out
-}
-
-func (c *countingDB) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	c.count("GetItem")
-	return c.Client.GetItem(ctx, in, o...)
-}
-
-func (c *countingDB) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	c.count("UpdateItem")
-	return c.Client.UpdateItem(ctx, in, o...)
-}
-
-func (c *countingDB) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, o ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	c.count("DeleteItem")
-	return c.Client.DeleteItem(ctx, in, o...)
-}
-
-func (c *countingDB) Query(ctx context.Context, in *dynamodb.QueryInput, o ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	c.count("Query")
-	return c.Client.Query(ctx, in, o...)
-}
-
-func (c *countingDB) Scan(ctx context.Context, in *dynamodb.ScanInput, o ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error) {
-	c.count("Scan")
-	return c.Client.Scan(ctx, in, o...)
-}
 
 func TestOperations_CostOneRequestEach(t *testing.T) {
 	f := newFixture(t)
-	db := &countingDB{Client: f.db, calls: map[string]int{}}
-	st := store.New(db, f.table, testSealer(t), store.WithClock(f.clock.Now))
+	// db counts the store's requests per operation on their way to dynalite.
+	db := harness.NewDynamoFaults()
+	st := store.New(db.Client(dynalitetest.Server(t).Endpoint()), f.table, testSealer(t), store.WithClock(f.clock.Now))
 	var (
 		inst  *store.Installation
 		key   string
@@ -114,7 +67,8 @@ func TestOperations_CostOneRequestEach(t *testing.T) {
 		if err := s.do(); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		got := db.take()
+		got := db.Counts()
+		db.Reset()
 		if len(got) != len(s.want) {
 			t.Errorf("%s made %v, want %v", s.name, got, s.want)
 			continue

@@ -59,15 +59,7 @@ func TestListDue_ReturnsOnlyActiveInstallationsDueBeforeT(t *testing.T) {
 func TestListDue_PagesThroughAShardOldestFirst(t *testing.T) {
 	f := newFixture(t)
 	// Installations in one shard, with distinct expiries.
-	var want []string
-	for i := 0; len(want) < 7; i++ {
-		org, acct := orgAcct(i)
-		if store.DueShard(store.InstallationID(org, acct)) != 3 {
-			continue
-		}
-		inst, _ := f.install(t, org, acct, time.Duration(10-len(want))*time.Minute)
-		want = append(want, inst.ID)
-	}
+	want := f.installInShard(t, 3, 7, func(i int) time.Duration { return time.Duration(10-i) * time.Minute })
 	slices.Reverse(want) // installed latest-expiring first
 	var got []string
 	tok, pages, scanned := "", 0, 0
@@ -146,15 +138,7 @@ func TestListDue_RejectsBadArguments(t *testing.T) {
 
 func TestListDue_ADamagedItemDoesNotStallItsShard(t *testing.T) {
 	f := newFixture(t)
-	var ids []string
-	for i := 0; len(ids) < 3; i++ {
-		org, acct := orgAcct(i)
-		if store.DueShard(store.InstallationID(org, acct)) != 7 {
-			continue
-		}
-		inst, _ := f.install(t, org, acct, time.Duration(len(ids)+1)*time.Minute)
-		ids = append(ids, inst.ID)
-	}
+	ids := f.installInShard(t, 7, 3, func(i int) time.Duration { return time.Duration(i+1) * time.Minute })
 	damaged := ids[1]
 	f.rawUpdate(t, damaged, "SET refresh_token = :v", nil, map[string]types.AttributeValue{":v": &types.AttributeValueMemberS{Value: "s1.test.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}})
 	page, err := f.st.ListDue(ctx, f.clock.Now().Add(time.Hour), 7, "", 0)

@@ -124,6 +124,22 @@ func orgAcct(i int) (string, string) {
 	return fmt.Sprintf("org-%04d", i), fmt.Sprintf("acct-%04d", i)
 }
 
+// installInShard installs n installations whose ids fall in due shard shard; the i-th (from 0)
+// expires ttl(i) from now. It returns their ids in install order.
+func (f *fixture) installInShard(t *testing.T, shard, n int, ttl func(i int) time.Duration) []string {
+	t.Helper()
+	var ids []string
+	for i := 0; len(ids) < n; i++ {
+		org, acct := orgAcct(i)
+		if store.DueShard(store.InstallationID(org, acct)) != shard {
+			continue
+		}
+		inst, _ := f.install(t, org, acct, ttl(len(ids)))
+		ids = append(ids, inst.ID)
+	}
+	return ids
+}
+
 // rawUpdate changes the item of id behind the store's back (a damaged, foreign or legacy item) with
 // the update expression expr; names may be nil.
 func (f *fixture) rawUpdate(t *testing.T, id, expr string, names map[string]string, values map[string]types.AttributeValue) {

@@ -123,23 +123,10 @@ func newKeyIDAndSecret() (kid, secret string, err error) {
 }
 
 // serviceKeyHash binds a service key's secret to its key id.
-func serviceKeyHash(kid, secret string) []byte {
-	sum := sha256.Sum256([]byte("lcauth/service-key/v1\x00" + kid + "\x00" + secret))
-	return sum[:]
-}
+func serviceKeyHash(kid, secret string) []byte { return serviceKeyFormat.hash(kid, secret) }
 
-// parseServiceKey splits a service key into key id and secret, checking its exact shape.
-func parseServiceKey(key string) (kid, secret string, ok bool) {
-	if len(key) != ServiceKeyLength || !strings.HasPrefix(key, ServiceKeyPrefix) {
-		return "", "", false
-	}
-	rest := key[len(ServiceKeyPrefix):]
-	kid, secret = rest[:keyIDLength], rest[keyIDLength+1:]
-	if rest[keyIDLength] != '_' || !validBase32(kid) || !validBase32(secret) {
-		return "", "", false
-	}
-	return kid, secret, true
-}
+// parseServiceKey splits a service key into key id and secret.
+func parseServiceKey(key string) (kid, secret string, ok bool) { return serviceKeyFormat.parse(key) }
 
 // ParseKeyID splits a key id as Key.ID spells it into its holder (an installation id, or
 // ServiceKeysPK) and the entry's id. ok is false for anything else.

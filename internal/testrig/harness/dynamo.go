@@ -49,7 +49,9 @@ type DynamoFaults struct {
 	hits  map[FaultKind]int
 }
 
-func newDynamoFaults() *DynamoFaults {
+// NewDynamoFaults returns a DynamoFaults with no rules, passing requests on to http.DefaultTransport.
+// A Stack makes its own (Stack.DB); tests below the harness use one to count a store's requests.
+func NewDynamoFaults() *DynamoFaults {
 	return &DynamoFaults{next: http.DefaultTransport, calls: map[string]int{}, hits: map[FaultKind]int{}}
 }
 

@@ -132,7 +132,7 @@ func New(tb testing.TB, o Options) *Stack {
 	logger := slog.New(slog.NewJSONHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s.startServer(logger)
 	s.startSimulator(o)
-	s.DB = newDynamoFaults()
+	s.DB = NewDynamoFaults()
 	s.Table = o.Table
 	if s.Table == "" {
 		_, s.Table = dynalitetest.Table(tb)
