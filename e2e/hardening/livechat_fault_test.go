@@ -129,12 +129,8 @@ func TestFault_ListChatsFailuresAnswerJSONAndKeepTokens(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			s.faultOnce(livechatsim.EndpointListChats, tt.fault)
 			r := s.Chats(key, "limit=5")
-			if tt.status == http.StatusOK {
-				if r.Status != http.StatusOK {
-					t.Fatalf("status %d: %s", r.Status, r.Body)
-				}
-			} else {
-				r.JSONError(t, tt.status, tt.code)
+			r.Want(t, tt.status, tt.code)
+			if tt.status != http.StatusOK {
 				l := s.LastRequestLog("chats")
 				if l["status"] != float64(tt.status) || l["error_class"] != tt.class {
 					t.Fatalf("request log %v, want status %d error_class %s", l, tt.status, tt.class)

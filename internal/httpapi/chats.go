@@ -144,43 +144,74 @@ func (s *Server) parseChatsQuery(r *http.Request) (livechat.ListChatsRequest, st
 }
 
 // chatsQuery parses and bounds the query string, allowing only the names in allowed, each once, and
-// takes installation_id out of it.
+// takes installation_id out of it (returned even with a 400 about another parameter).
 func (s *Server) chatsQuery(r *http.Request, allowed map[string]bool) (url.Values, string, *apiError) {
-	if len(r.URL.RawQuery) > s.maxQuery {
-		return nil, "", tooLarge(http.StatusRequestURITooLong, "The query string is too long.")
+	unknown := unknownParam("limit, page_id, sort_order, active, group_ids, include_chats_without_threads, installation_id")
+	if len(allowed) == 1 {
+		unknown = func(string) string {
+			return "POST /chats takes its parameters in the JSON body; the query string may hold only installation_id."
+		}
 	}
-	q, err := parseQuery(r.URL.RawQuery)
-	if err != nil {
-		return nil, "", badRequest("The query string is malformed.")
-	}
+	q, e := s.strictQuery(r, allowed, unknown)
 	id := ""
 	if v, ok := q[paramInstallationID]; ok && len(v) == 1 {
 		id = v[0]
 	}
-	for name, vals := range q {
-		if !allowed[name] {
-			if len(allowed) == 1 {
-				return nil, id, badRequest("POST /chats takes its parameters in the JSON body; the query string may hold only installation_id.")
-			}
-			return nil, id, badRequest("Unknown parameter " + strconv.Quote(clip(name, 64)) + "; allowed: limit, page_id, sort_order, active, group_ids, include_chats_without_threads, installation_id.")
-		}
-		if len(vals) > 1 {
-			return nil, id, badRequest("The parameter " + name + " appears more than once.")
-		}
+	if e != nil {
+		return nil, id, e
 	}
 	delete(q, paramInstallationID)
 	return q, id, nil
 }
 
+// strictQuery parses and bounds the query string, allowing only the names in allowed, each once;
+// unknown(name) is the 400's message for any other name. With a 400 about a name, the parsed query
+// is returned too.
+func (s *Server) strictQuery(r *http.Request, allowed map[string]bool, unknown func(name string) string) (url.Values, *apiError) {
+	if len(r.URL.RawQuery) > s.maxQuery {
+		return nil, tooLarge(http.StatusRequestURITooLong, "The query string is too long.")
+	}
+	q, err := parseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, badRequest("The query string is malformed.")
+	}
+	for name, vals := range q {
+		if !allowed[name] {
+			return q, badRequest(unknown(name))
+		}
+		if len(vals) > 1 {
+			return q, badRequest("The parameter " + name + " appears more than once.")
+		}
+	}
+	return q, nil
+}
+
+// unknownParam is strictQuery's message for a parameter outside the list (as the 400 spells it).
+func unknownParam(list string) func(name string) string {
+	return func(name string) string {
+		return "Unknown parameter " + strconv.Quote(clip(name, 64)) + "; allowed: " + list + "."
+	}
+}
+
+// limitParam reads the optional limit parameter, 1 to max (0 when it is absent).
+func limitParam(q url.Values, max int) (int, *apiError) {
+	v, ok := one(q, "limit")
+	if !ok {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, badRequest("limit must be an integer from 1 to " + strconv.Itoa(max) + ".")
+	}
+	return n, nil
+}
+
 // listChatsFromQuery reads the GET parameters into a List Chats request.
 func listChatsFromQuery(q url.Values) (livechat.ListChatsRequest, *apiError) {
 	var req livechat.ListChatsRequest
-	if v, ok := one(q, "limit"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > livechat.MaxListChatsLimit {
-			return req, badRequest("limit must be an integer from 1 to 100.")
-		}
-		req.Limit = n
+	var e *apiError
+	if req.Limit, e = limitParam(q, livechat.MaxListChatsLimit); e != nil {
+		return req, e
 	}
 	if v, ok := one(q, "sort_order"); ok {
 		if v != "asc" && v != "desc" {

@@ -237,35 +237,46 @@ func TestChats_RefreshesFirstWhenTokenExpiresSoon(t *testing.T) {
 	}
 }
 
-func TestChats_ExpiredTokenIsRefreshedFirst(t *testing.T) {
-	e, key := newInstalledEnv(t)
-	e.Sim.Advance(9 * time.Hour)
-	if r := e.Chats(key, ""); r.Status != http.StatusOK {
-		t.Fatalf("/chats: %d %s", r.Status, r.Body)
+// TestChats_TokenRefresh: how /chats comes to a working access token (refresh before the call when the
+// token expired, refresh and retry once after a 401, keep a still-valid token when refreshing fails),
+// as LiveChat's call counts show.
+func TestChats_TokenRefresh(t *testing.T) {
+	tests := []struct {
+		name                    string
+		advance                 time.Duration
+		listFault, refreshFault *livechatsim.Fault
+		wantStatus              int
+		wantCode                string // of an error answer
+		wantLists               int    // list_chats calls
+		wantRefreshes           int    // refreshes of the account; -1 = not looked at
+	}{
+		// The refresh happened before the call, not after a failure.
+		{"ExpiredTokenIsRefreshedFirst", 9 * time.Hour, nil, nil, http.StatusOK, "", 1, -1},
+		{"AuthenticationErrorRefreshesOnceAndRetriesOnce", 0, &livechatsim.Fault{Status: 401, Times: 1}, nil, http.StatusOK, "", 2, 1},
+		{"PersistentAuthenticationErrorStopsAfterOneRetry", 0, &livechatsim.Fault{Status: 401}, nil, http.StatusUnauthorized, httpapi.CodeReauthorizationNeeded, 2, -1},
+		// In the margin, not yet expired: the old token is used.
+		{"TransientRefreshFailureUsesStillValidToken", 8*time.Hour - time.Minute, nil, &livechatsim.Fault{Status: 500}, http.StatusOK, "", 1, -1},
+		// No list_chats call with an expired token.
+		{"TransientRefreshFailureOfExpiredTokenIs502", 9 * time.Hour, nil, &livechatsim.Fault{Status: 500}, http.StatusBadGateway, httpapi.CodeUpstreamError, 0, -1},
 	}
-	if n := e.Sim.Calls(livechatsim.EndpointListChats); n != 1 {
-		t.Fatalf("list_chats calls = %d, want 1 (refresh happened before, not after a failure)", n)
-	}
-}
-
-func TestChats_AuthenticationErrorRefreshesOnceAndRetriesOnce(t *testing.T) {
-	e, key := newInstalledEnv(t)
-	e.Sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401, Times: 1})
-	if r := e.Chats(key, ""); r.Status != http.StatusOK {
-		t.Fatalf("/chats: %d %s", r.Status, r.Body)
-	}
-	if n, c := e.Sim.RefreshesOf(e.Account.AccountID), e.Sim.Calls(livechatsim.EndpointListChats); n != 1 || c != 2 {
-		t.Fatalf("refreshes = %d, list_chats calls = %d; want 1 and 2", n, c)
-	}
-}
-
-func TestChats_PersistentAuthenticationErrorStopsAfterOneRetry(t *testing.T) {
-	e, key := newInstalledEnv(t)
-	e.Sim.InjectFault(livechatsim.EndpointListChats, livechatsim.Fault{Status: 401})
-	r := e.Chats(key, "")
-	r.JSONError(t, http.StatusUnauthorized, httpapi.CodeReauthorizationNeeded)
-	if c := e.Sim.Calls(livechatsim.EndpointListChats); c != 2 {
-		t.Fatalf("list_chats calls = %d, want 2", c)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, key := newInstalledEnv(t)
+			e.Sim.Advance(tt.advance)
+			if tt.listFault != nil {
+				e.Sim.InjectFault(livechatsim.EndpointListChats, *tt.listFault)
+			}
+			if tt.refreshFault != nil {
+				e.Sim.InjectFault(livechatsim.EndpointTokenRefresh, *tt.refreshFault)
+			}
+			e.Chats(key, "").Want(t, tt.wantStatus, tt.wantCode)
+			if n := e.Sim.Calls(livechatsim.EndpointListChats); n != tt.wantLists {
+				t.Errorf("list_chats calls = %d, want %d", n, tt.wantLists)
+			}
+			if n := e.Sim.RefreshesOf(e.Account.AccountID); tt.wantRefreshes >= 0 && n != tt.wantRefreshes {
+				t.Errorf("refreshes = %d, want %d", n, tt.wantRefreshes)
+			}
+		})
 	}
 }
 
@@ -345,26 +356,6 @@ func TestChats_MapsLiveChatFailures(t *testing.T) {
 				tt.check(t, r)
 			}
 		})
-	}
-}
-
-func TestChats_TransientRefreshFailureUsesStillValidToken(t *testing.T) {
-	e, key := newInstalledEnv(t)
-	e.Sim.Advance(8*time.Hour - time.Minute) // in the margin, not yet expired
-	e.Sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500})
-	if r := e.Chats(key, ""); r.Status != http.StatusOK {
-		t.Fatalf("got %d %s, want 200 with the old token", r.Status, r.Body)
-	}
-}
-
-func TestChats_TransientRefreshFailureOfExpiredTokenIs502(t *testing.T) {
-	e, key := newInstalledEnv(t)
-	e.Sim.Advance(9 * time.Hour)
-	e.Sim.InjectFault(livechatsim.EndpointTokenRefresh, livechatsim.Fault{Status: 500})
-	r := e.Chats(key, "")
-	r.JSONError(t, http.StatusBadGateway, httpapi.CodeUpstreamError)
-	if n := e.Sim.Calls(livechatsim.EndpointListChats); n != 0 {
-		t.Fatalf("list_chats called %d times with an expired token", n)
 	}
 }
 

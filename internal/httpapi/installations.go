@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"lcauth/internal/store"
@@ -79,27 +78,12 @@ func (s *Server) installations(w http.ResponseWriter, r *http.Request) *apiError
 // installationsQuery reads limit (1-100, default 50), page_token and status.
 func (s *Server) installationsQuery(r *http.Request) (store.ListOptions, *apiError) {
 	var o store.ListOptions
-	if len(r.URL.RawQuery) > s.maxQuery {
-		return o, tooLarge(http.StatusRequestURITooLong, "The query string is too long.")
+	q, e := s.strictQuery(r, installationsQueryParams, unknownParam("limit, page_token, status"))
+	if e != nil {
+		return o, e
 	}
-	q, err := parseQuery(r.URL.RawQuery)
-	if err != nil {
-		return o, badRequest("The query string is malformed.")
-	}
-	for name, vals := range q {
-		if !installationsQueryParams[name] {
-			return o, badRequest("Unknown parameter " + strconv.Quote(clip(name, 64)) + "; allowed: limit, page_token, status.")
-		}
-		if len(vals) > 1 {
-			return o, badRequest("The parameter " + name + " appears more than once.")
-		}
-	}
-	if v, ok := one(q, "limit"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > store.MaxListLimit {
-			return o, badRequest("limit must be an integer from 1 to 100.")
-		}
-		o.Limit = n
+	if o.Limit, e = limitParam(q, store.MaxListLimit); e != nil {
+		return o, e
 	}
 	if v, ok := one(q, "status"); ok {
 		switch st := store.Status(v); st {

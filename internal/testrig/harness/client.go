@@ -58,6 +58,19 @@ func (r Response) JSONError(t testing.TB, status int, code string) string {
 	return b.Error.Message
 }
 
+// Want asserts r's status: a success status as it is, an error status as a JSON error answer with
+// code (see JSONError).
+func (r Response) Want(t testing.TB, status int, code string) {
+	t.Helper()
+	if status >= 400 {
+		r.JSONError(t, status, code)
+		return
+	}
+	if r.Status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
+	}
+}
+
 // AnyJSONError asserts that r is a JSON error answer of some 4xx/5xx status and returns its code.
 func (r Response) AnyJSONError(t testing.TB) string {
 	t.Helper()
