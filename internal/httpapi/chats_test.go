@@ -16,11 +16,7 @@ import (
 func TestChats_RequiresAPIKey(t *testing.T) {
 	e := newEnv(t)
 	good := e.Install(e.Account.AccountID).APIKey
-	// A well-formed key of the same installation with another secret part.
-	forged := good[:len(good)-4] + "aaaa"
-	if forged == good {
-		forged = good[:len(good)-4] + "bbbb"
-	}
+	forged := forgedKey(good)
 	tests := []struct {
 		name, header string
 	}{
@@ -418,10 +414,7 @@ func TestCallback_CostsOneExchangeAndOneDynamoDBWrite(t *testing.T) {
 func TestChats_InvalidInputWithWrongKeyIsUnauthorizedNotValidated(t *testing.T) {
 	e := newEnv(t)
 	good := e.Install(e.Account.AccountID).APIKey
-	forged := good[:len(good)-4] + "aaaa"
-	if forged == good {
-		forged = good[:len(good)-4] + "bbbb"
-	}
+	forged := forgedKey(good)
 	// Invalid input with a well-formed but wrong key: the caller must not learn how we validate.
 	if r := e.Chats(forged, "limit=0&page_id=x"); r.Status != http.StatusUnauthorized || r.ErrorCode(t) != httpapi.CodeUnauthorized {
 		t.Fatalf("got %d %s, want 401 unauthorized", r.Status, r.Body)

@@ -35,3 +35,11 @@ func newInstalledEnv(t *testing.T, o ...harness.Options) (*env, string) {
 	e := newEnv(t, o...)
 	return e, e.Install(e.Account.AccountID).APIKey
 }
+
+// forgedKey is a well-formed key of key's installation with another secret part.
+func forgedKey(key string) string {
+	if forged := key[:len(key)-4] + "aaaa"; forged != key {
+		return forged
+	}
+	return key[:len(key)-4] + "bbbb"
+}

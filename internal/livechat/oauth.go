@@ -236,18 +236,34 @@ type tokenResponse struct {
 	OrganizationID string      `json:"organization_id"`
 }
 
-// tokenRequest posts form to the token endpoint. secrets are scrubbed from any error
-// description LiveChat sends back.
-func (c *Client) tokenRequest(ctx context.Context, op string, form url.Values, secrets ...string) (*Token, error) {
+// accountsCall makes one request to the Accounts server, within the client's timeout: method on path,
+// with form as the body (nil: none) and bearer as the token (""; none). The answer is read whole; the
+// caller judges its status.
+func (c *Client) accountsCall(ctx context.Context, op, method, path string, form url.Values, bearer string) (*response, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
-	req, err := newRequest(ctx, http.MethodPost, c.accounts, TokenPath, []byte(form.Encode()))
+	var body []byte
+	if form != nil {
+		body = []byte(form.Encode())
+	}
+	req, err := newRequest(ctx, method, c.accounts, path, body)
 	if err != nil {
 		return nil, fmt.Errorf("livechat: %s: build request: %w", op, err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.do(req, op, c.maxAcct)
+	return c.do(req, op, c.maxAcct)
+}
+
+// tokenRequest posts form to the token endpoint. secrets are scrubbed from any error
+// description LiveChat sends back.
+func (c *Client) tokenRequest(ctx context.Context, op string, form url.Values, secrets ...string) (*Token, error) {
+	resp, err := c.accountsCall(ctx, op, http.MethodPost, TokenPath, form, "")
 	if err != nil {
 		return nil, err
 	}
@@ -309,15 +325,7 @@ func (c *Client) Info(ctx context.Context, accessToken string) (*TokenInfo, erro
 	if accessToken == "" || len(accessToken) > maxTokenLen {
 		return nil, &ValidationError{Field: "access_token", Message: fmt.Sprintf("must be 1..%d bytes", maxTokenLen)}
 	}
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	req, err := newRequest(ctx, http.MethodGet, c.accounts, InfoPath, nil)
-	if err != nil {
-		return nil, fmt.Errorf("livechat: info: build request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+accessToken)
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.do(req, opInfo, c.maxAcct)
+	resp, err := c.accountsCall(ctx, opInfo, http.MethodGet, InfoPath, nil, accessToken)
 	if err != nil {
 		return nil, err
 	}
@@ -358,15 +366,7 @@ func (c *Client) Revoke(ctx context.Context, token string) error {
 	if token == "" || len(token) > maxTokenLen {
 		return &ValidationError{Field: "token", Message: fmt.Sprintf("must be 1..%d bytes", maxTokenLen)}
 	}
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
-	req, err := newRequest(ctx, http.MethodDelete, c.accounts, TokenPath, nil)
-	if err != nil {
-		return fmt.Errorf("livechat: revoke: build request: %w", err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.do(req, opRevoke, c.maxAcct)
+	resp, err := c.accountsCall(ctx, opRevoke, http.MethodDelete, TokenPath, nil, token)
 	if err != nil {
 		return err
 	}

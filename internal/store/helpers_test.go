@@ -82,9 +82,15 @@ func (f *fixture) grant(org, account string, d time.Duration, tag string) store.
 
 func (f *fixture) install(tb testing.TB, org, account string, d time.Duration) (*store.Installation, string) {
 	tb.Helper()
-	inst, key, err := f.st.Install(context.Background(), f.grant(org, account, d, "install"))
+	return f.installGrant(tb, f.grant(org, account, d, "install"))
+}
+
+// installGrant installs g, failing the test on an error; it returns the installation and its key.
+func (f *fixture) installGrant(tb testing.TB, g store.Grant) (*store.Installation, string) {
+	tb.Helper()
+	inst, key, err := f.st.Install(context.Background(), g)
 	if err != nil {
-		tb.Fatalf("Install(%s, %s): %v", org, account, err)
+		tb.Fatalf("Install(%s, %s): %v", g.OrganizationID, g.AccountID, err)
 	}
 	return inst, key
 }
@@ -118,6 +124,14 @@ func (f *fixture) dueIDs(tb testing.TB, before time.Time) map[string]bool {
 		}
 	}
 	return ids
+}
+
+// otherSecret is key with its last character changed: well-formed, of the same holder, wrong secret.
+func otherSecret(key string) string {
+	if key[len(key)-1] == 'a' {
+		return key[:len(key)-1] + "b"
+	}
+	return key[:len(key)-1] + "a"
 }
 
 func orgAcct(i int) (string, string) {

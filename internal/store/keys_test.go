@@ -69,11 +69,8 @@ func TestServiceKeys_BadKeysAreAllUnauthorized(t *testing.T) {
 		t.Fatal(err)
 	}
 	sec := key[len(key)-10:]
-	bad := []string{"", "lcs_", key[:len(key)-1] + "a", strings.ToUpper(key), key + "a",
+	bad := []string{"", "lcs_", otherSecret(key), strings.ToUpper(key), key + "a",
 		store.ServiceKeyPrefix + strings.Repeat("a", len(key)-len(store.ServiceKeyPrefix))}
-	if key[len(key)-1] == 'a' {
-		bad[2] = key[:len(key)-1] + "b"
-	}
 	for _, k := range bad {
 		_, err := f.st.AuthenticateService(ctx, k)
 		if !errors.Is(err, store.ErrUnauthorized) {

@@ -47,10 +47,7 @@ func TestInstallationID_IsStableAndFitsInAnAPIKey(t *testing.T) {
 func TestInstall_CreatesActiveInstallationWithAPIKey(t *testing.T) {
 	f := newFixture(t)
 	g := f.grant("org-1", "acct-1", time.Hour, "a")
-	inst, key, err := f.st.Install(ctx, g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst, key := f.installGrant(t, g)
 	now := f.clock.Now()
 	checks := []struct {
 		what      string
@@ -108,10 +105,7 @@ func (f *fixture) rawItem(t *testing.T, id string) map[string]types.AttributeVal
 func TestInstall_StoresNoPlaintextTokenOrKey(t *testing.T) {
 	f := newFixture(t)
 	g := f.grant("org-1", "acct-1", time.Hour, "secret")
-	inst, key, err := f.st.Install(ctx, g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst, key := f.installGrant(t, g)
 	secret := key[strings.LastIndex(key, "_")+1:]
 	item := f.rawItem(t, inst.ID)
 	for attr, av := range item {
@@ -143,10 +137,7 @@ func TestInstall_ReinstallUpdatesSameItemKeepsCreatedAtAndKeepsKey(t *testing.T)
 	created := f.clock.Now()
 	f.clock.Advance(time.Hour)
 	g := f.grant("org-1", "acct-1", 2*time.Hour, "second")
-	second, newKey, err := f.st.Install(ctx, g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	second, newKey := f.installGrant(t, g)
 	if second.ID != first.ID || second.Version != 2 {
 		t.Errorf("reinstall: id %s version %d, want %s version 2", second.ID, second.Version, first.ID)
 	}
@@ -268,10 +259,7 @@ func TestDelete_RemovesTheInstallation(t *testing.T) {
 func TestInstallation_FormattingAndLogsRedactTokens(t *testing.T) {
 	f := newFixture(t)
 	g := f.grant("org-1", "acct-1", time.Hour, "redact")
-	inst, _, err := f.st.Install(ctx, g)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inst, _ := f.installGrant(t, g)
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	logger.Info("x", "inst", inst, "grant", g)
