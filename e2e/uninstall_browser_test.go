@@ -10,14 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/chromedp/chromedp"
 
 	"lcauth/internal/dynalite"
 	"lcauth/internal/livechatsim"
 	"lcauth/internal/store"
+	"lcauth/internal/testrig/dynalitetest"
 )
 
 // TestBrowser_UninstallThroughTheSimulatorsButton is issue 11's story in local mode, as a person sees
@@ -116,14 +115,7 @@ func chatsStatus(t *testing.T, dev *devProcess, key string) (int, map[string]any
 // rawItem reads the installation's item from lcauth dev's dynalite, as stored.
 func rawItem(t *testing.T, dev *devProcess, id string) map[string]types.AttributeValue {
 	t.Helper()
-	out, err := dynalite.NewClient(dev.dynamoURL).GetItem(context.Background(), &dynamodb.GetItemInput{
-		TableName: aws.String("lcauth"), ConsistentRead: aws.Bool(true),
-		Key: map[string]types.AttributeValue{store.AttrPK: &types.AttributeValueMemberS{Value: id}},
-	})
-	if err != nil || out.Item == nil {
-		t.Fatalf("read item %s: %v (found %v)", id, err, out != nil && out.Item != nil)
-	}
-	return out.Item
+	return dynalitetest.RawItem(t, dynalite.NewClient(dev.dynamoURL), "lcauth", id)
 }
 
 func itemVersion(t *testing.T, dev *devProcess, id string) int64 {

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -42,17 +41,12 @@ const (
 // a redirect URL on localhost), then serves /install, /callback and /chats and runs a refresh pass
 // on a timer until ctx is cancelled (Ctrl-C, SIGTERM), and stops everything it started.
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("lcauth dev", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := newFlags("lcauth dev", stderr, "usage: lcauth dev [flags]",
+		"Runs lcauth locally: dynalite, the LiveChat simulator (unless LIVECHAT_CLIENT_ID and",
+		"LIVECHAT_CLIENT_SECRET are set), the HTTP server and the refresher. Flags:")
 	dataDir := fl.String("data", getenv(config.EnvDataDir), "keep dynalite's data in this folder across restarts (default: in memory; env "+config.EnvDataDir+")")
 	stateDir := fl.String("state", ".lcauth", "folder for the sealing key and the webhook secret generated when "+config.EnvSealingKey+" / "+config.EnvWebhookSecret+" are unset")
 	simLifetime := fl.Duration("simulator-token-lifetime", livechatsim.DefaultTokenLifetime, "lifetime of the simulator's access tokens (shorter shows the refresher at work)")
-	fl.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lcauth dev [flags]")
-		fmt.Fprintln(stderr, "Runs lcauth locally: dynalite, the LiveChat simulator (unless LIVECHAT_CLIENT_ID and")
-		fmt.Fprintln(stderr, "LIVECHAT_CLIENT_SECRET are set), the HTTP server and the refresher. Flags:")
-		fl.PrintDefaults()
-	}
 	if help, err := parseArgs(fl, args); help || err != nil {
 		return err
 	}

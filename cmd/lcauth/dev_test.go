@@ -14,6 +14,11 @@ import (
 	"lcauth/internal/config"
 )
 
+// lookup is a getenv that reads env.
+func lookup(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}
+
 func TestLoadOrCreateKey_CreatesAPrivateKeyOnceAndReusesIt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state", sealingKeyFile)
 	key, created, err := loadOrCreateKey(path)
@@ -109,7 +114,7 @@ func TestRunDev_RefusesHalfConfiguredLiveChatBeforeStartingAnything(t *testing.T
 			for k, v := range tt.env {
 				env[k] = v
 			}
-			err := runDev(context.Background(), []string{"-state", t.TempDir()}, func(k string) string { return env[k] }, &stdout, &stderr)
+			err := runDev(context.Background(), []string{"-state", t.TempDir()}, lookup(env), &stdout, &stderr)
 			if err == nil || !strings.Contains(err.Error(), config.EnvClientID) || !strings.Contains(err.Error(), config.EnvClientSecret) {
 				t.Fatalf("got %v, want an error naming both variables", err)
 			}

@@ -38,8 +38,7 @@ func runInstallations(ctx context.Context, args []string, getenv func(string) st
 		return nil
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("lcauth installations "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("lcauth installations "+sub, stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, installationsUsage) }
 	status := fs.String("status", "", "list only installations with this status")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")

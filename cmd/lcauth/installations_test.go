@@ -29,7 +29,7 @@ func newCLIEnv(t *testing.T) *cliEnv {
 
 func (e *cliEnv) run(args ...string) (string, string, error) {
 	var stdout, stderr bytes.Buffer
-	err := runInstallations(context.Background(), args, func(k string) string { return e.env[k] }, &stdout, &stderr)
+	err := runInstallations(context.Background(), args, lookup(e.env), &stdout, &stderr)
 	return stdout.String(), stderr.String(), err
 }
 

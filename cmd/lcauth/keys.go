@@ -29,8 +29,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		usage()
 		return errors.New("missing subcommand")
 	}
-	fs := flag.NewFlagSet("lcauth keys "+args[0], flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("lcauth keys "+args[0], stderr)
 	fs.Usage = usage
 	service := fs.Bool("service", false, "create a service key")
 	installation := fs.String("installation", "", "the installation id")

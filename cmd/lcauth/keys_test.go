@@ -14,7 +14,7 @@ import (
 
 func runKeysWith(env map[string]string, args ...string) (string, string, error) {
 	var stdout, stderr bytes.Buffer
-	err := runKeys(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
+	err := runKeys(context.Background(), args, lookup(env), &stdout, &stderr)
 	return stdout.String(), stderr.String(), err
 }
 

@@ -69,6 +69,20 @@ func usage(w io.Writer, cmds map[string]command) {
 	fmt.Fprintln(w, "Configuration is read from the environment; see docs/configuration.md.")
 }
 
+// newFlags is a command's flag set: errors go to stderr, and so does the help: the usage lines, then
+// the flags' defaults.
+func newFlags(name string, stderr io.Writer, usage ...string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		for _, l := range usage {
+			fmt.Fprintln(stderr, l)
+		}
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 // parseArgs parses args into fs and refuses positional arguments (after printing the usage). help
 // reports -h: the usage is printed and the command has nothing else to do, which is no error.
 func parseArgs(fs *flag.FlagSet, args []string) (help bool, err error) {

@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,16 +17,12 @@ import (
 // when the pass counts as failed (circuit breaker, store unavailable), like the Lambda; the summary is
 // printed either way.
 func runRefresh(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lcauth refresh", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("lcauth refresh", stderr,
+		"usage: lcauth refresh [-timeout 5m] [-metrics] [-state .lcauth]",
+		"Runs one refresh pass over the installations whose tokens are due and prints a JSON summary.")
 	timeout := fs.Duration("timeout", 0, "give the pass this long, as a Lambda timeout would (0: no limit); what is left is reported")
 	metrics := fs.Bool("metrics", false, "also write the CloudWatch EMF metric lines to stderr")
 	stateDir := fs.String("state", ".lcauth", "folder of the sealing key `lcauth dev` keeps, used when "+config.EnvSealingKey+" and "+config.EnvKMSKeyID+" are unset")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lcauth refresh [-timeout 5m] [-metrics] [-state .lcauth]")
-		fmt.Fprintln(stderr, "Runs one refresh pass over the installations whose tokens are due and prints a JSON summary.")
-		fs.PrintDefaults()
-	}
 	if help, err := parseArgs(fs, args); help || err != nil {
 		return err
 	}

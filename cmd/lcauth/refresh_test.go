@@ -41,7 +41,7 @@ func newRefreshEnv(t *testing.T, due int) *refreshEnv {
 
 func (e *refreshEnv) run(args ...string) (refresh.Summary, string, string, error) {
 	var stdout, stderr bytes.Buffer
-	err := runRefresh(context.Background(), args, func(k string) string { return e.env[k] }, &stdout, &stderr)
+	err := runRefresh(context.Background(), args, lookup(e.env), &stdout, &stderr)
 	var sum refresh.Summary
 	if stdout.Len() > 0 {
 		if jerr := json.Unmarshal(stdout.Bytes(), &sum); jerr != nil {
@@ -109,7 +109,7 @@ func TestRunRefresh_RejectsBadArgumentsAndConfiguration(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := runRefresh(context.Background(), tc.args, func(k string) string { return tc.env[k] }, &stdout, &stderr)
+			err := runRefresh(context.Background(), tc.args, lookup(tc.env), &stdout, &stderr)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -16,12 +15,8 @@ import (
 // LCAUTH_ADDR until ctx is cancelled, against the configured table and LiveChat. Logs are JSON on
 // stderr; the URLs to open are printed on stdout.
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("lcauth serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lcauth serve")
-		fmt.Fprintln(stderr, "Serves /install, /callback and /chats on LCAUTH_ADDR (default 127.0.0.1:8080). Configuration: see docs/configuration.md.")
-	}
+	fs := newFlags("lcauth serve", stderr, "usage: lcauth serve",
+		"Serves /install, /callback and /chats on LCAUTH_ADDR (default 127.0.0.1:8080). Configuration: see docs/configuration.md.")
 	if help, err := parseArgs(fs, args); help || err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func TestServe_ServesTheHandlersUntilCancelled(t *testing.T) {
 	out := &lineWriter{line: make(chan string, 1)}
 	errc := make(chan error, 1)
 	go func() {
-		errc <- runServe(ctx, nil, func(k string) string { return env[k] }, out, io.Discard)
+		errc <- runServe(ctx, nil, lookup(env), out, io.Discard)
 	}()
 	var base string
 	select {

@@ -38,12 +38,7 @@ func TestDevStateKey_GeneratedOnceIntoTheStateFolderUnlessSet(t *testing.T) {
 	if err := again.stateKey(dir); err != nil || again.env[config.EnvStateKey] != first {
 		t.Fatalf("a restart did not reuse the state key (err %v)", err)
 	}
-	set := &devRun{getenv: func(k string) string {
-		if k == config.EnvStateKeyARN {
-			return "arn:aws:secretsmanager:us-east-1:1:secret:s"
-		}
-		return ""
-	}, env: map[string]string{}}
+	set := &devRun{getenv: lookup(map[string]string{config.EnvStateKeyARN: "arn:aws:secretsmanager:us-east-1:1:secret:s"}), env: map[string]string{}}
 	if err := set.stateKey(t.TempDir()); err != nil || set.env[config.EnvStateKey] != "" {
 		t.Fatalf("a configured state key was overridden (err %v)", err)
 	}

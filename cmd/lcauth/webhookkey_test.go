@@ -31,12 +31,7 @@ func TestWebhookSecret_GeneratedOnceIntoTheStateFolderAndGivenToTheSimulator(t *
 	if err := again.webhookSecret(dir); err != nil || again.env[config.EnvWebhookSecret] != secret {
 		t.Fatalf("a second start got another secret (%v)", err)
 	}
-	set := &devRun{getenv: func(k string) string {
-		if k == config.EnvWebhookSecret {
-			return "mine-0123456789abcdef"
-		}
-		return ""
-	}, env: map[string]string{}, publicURL: "http://localhost:1"}
+	set := &devRun{getenv: lookup(map[string]string{config.EnvWebhookSecret: "mine-0123456789abcdef"}), env: map[string]string{}, publicURL: "http://localhost:1"}
 	if err := set.webhookSecret(t.TempDir()); err != nil || set.env[config.EnvWebhookSecret] != "" || set.webhookURL != "http://localhost:1/webhooks/livechat?secret=mine-0123456789abcdef" {
 		t.Fatalf("LCAUTH_WEBHOOK_SECRET not used as is: %q %v", set.webhookURL, err)
 	}

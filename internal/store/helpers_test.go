@@ -154,6 +154,12 @@ func (f *fixture) installInShard(t *testing.T, shard, n int, ttl func(i int) tim
 	return ids
 }
 
+// rawItem reads the item as stored, bypassing the store.
+func (f *fixture) rawItem(t *testing.T, id string) map[string]types.AttributeValue {
+	t.Helper()
+	return dynalitetest.RawItem(t, f.db, f.table, id)
+}
+
 // rawUpdate changes the item of id behind the store's back (a damaged, foreign or legacy item) with
 // the update expression expr; names may be nil.
 func (f *fixture) rawUpdate(t *testing.T, id, expr string, names map[string]string, values map[string]types.AttributeValue) {

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"lcauth/internal/sealing"
@@ -88,18 +86,6 @@ func TestInstall_CreatesActiveInstallationWithAPIKey(t *testing.T) {
 	if auth.ID != inst.ID || auth.AccessToken != g.AccessToken {
 		t.Errorf("Authenticate = %v, want %s with its tokens", auth, inst.ID)
 	}
-}
-
-// rawItem reads the item as stored, bypassing the store.
-func (f *fixture) rawItem(t *testing.T, id string) map[string]types.AttributeValue {
-	t.Helper()
-	out, err := f.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(f.table), Key: map[string]types.AttributeValue{
-		store.AttrPK: &types.AttributeValueMemberS{Value: id},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out.Item
 }
 
 func TestInstall_StoresNoPlaintextTokenOrKey(t *testing.T) {

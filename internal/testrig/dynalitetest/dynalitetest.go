@@ -16,8 +16,10 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"lcauth/internal/dynalite"
+	"lcauth/internal/store"
 )
 
 var shared struct {
@@ -84,4 +86,18 @@ func Table(tb testing.TB) (*dynamodb.Client, string) {
 		_, _ = db.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(name)})
 	})
 	return db, name
+}
+
+// RawItem reads installation id's item from table as stored (a consistent read, bypassing the store),
+// for tests that look at what is really written. It fails the test if the read fails or finds nothing.
+func RawItem(tb testing.TB, db *dynamodb.Client, table, id string) map[string]types.AttributeValue {
+	tb.Helper()
+	out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{
+		TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{store.AttrPK: &types.AttributeValueMemberS{Value: id}},
+	})
+	if err != nil || out.Item == nil {
+		tb.Fatalf("read item %s: %v (found %v)", id, err, out != nil && out.Item != nil)
+	}
+	return out.Item
 }
