@@ -14,11 +14,6 @@ import (
 	"lcauth/internal/config"
 )
 
-// lookup is a getenv that reads env.
-func lookup(env map[string]string) func(string) string {
-	return func(k string) string { return env[k] }
-}
-
 func TestLoadOrCreateKey_CreatesAPrivateKeyOnceAndReusesIt(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state", sealingKeyFile)
 	key, created, err := loadOrCreateKey(path)
@@ -172,3 +167,8 @@ func TestPublicURL_UsesLocalhostForLoopbackAndAnyAddress(t *testing.T) {
 }
 
 func netResolve(addr string) (*net.TCPAddr, error) { return net.ResolveTCPAddr("tcp", addr) }
+
+// lookup is a getenv that reads env.
+func lookup(env map[string]string) func(string) string {
+	return func(k string) string { return env[k] }
+}

@@ -136,9 +136,7 @@ func TestExchange_RejectsReusedAndExpiredCodes(t *testing.T) {
 			if !errors.As(err, &te) || te.Code != "unauthorized_client" {
 				t.Fatalf("error = %v, want unauthorized_client", err)
 			}
-			if got := livechat.Classify(err); got != livechat.ClassMisconfiguration {
-				t.Errorf("Classify = %q, want %q", got, livechat.ClassMisconfiguration)
-			}
+			wantClass(t, err, livechat.ClassMisconfiguration)
 			if strings.Contains(err.Error(), code) {
 				t.Errorf("error string contains the code")
 			}
@@ -245,12 +243,7 @@ func TestClassify_TokenEndpointErrors(t *testing.T) {
 			tok := e.sim.GrantTokens("acct-1")
 			tt.prepare(e, tok)
 			_, err := e.client.Refresh(context.Background(), tok.RefreshToken)
-			if err == nil {
-				t.Fatal("Refresh succeeded, want an error")
-			}
-			if got := livechat.Classify(err); got != tt.wantClass {
-				t.Errorf("Classify(%v) = %q, want %q", err, got, tt.wantClass)
-			}
+			wantClass(t, err, tt.wantClass)
 			if tt.wantCode != "" {
 				var te *livechat.TokenError
 				if !errors.As(err, &te) || te.Code != tt.wantCode {
@@ -293,9 +286,7 @@ func TestListChats_ExpiredTokenIsAuthentication(t *testing.T) {
 	if !errors.As(err, &ae) || ae.StatusCode != http.StatusUnauthorized || ae.Type != "authentication" {
 		t.Fatalf("error = %v, want 401 authentication", err)
 	}
-	if got := livechat.Classify(err); got != livechat.ClassAuthentication {
-		t.Errorf("Classify = %q, want authentication", got)
-	}
+	wantClass(t, err, livechat.ClassAuthentication)
 }
 
 // TestListChats_Region: the call carries the token's region (X-Region from its prefix), so no call is
@@ -364,5 +355,16 @@ func TestListChats_PagesThroughAllChats(t *testing.T) {
 	// Chats without threads (every tenth) are included by default, as in LiveChat v3.6.
 	if seen != 30 || res.FoundChats != 30 || pages != 3 {
 		t.Errorf("seen %d chats over %d pages, found_chats %d; want 30 over 3", seen, pages, res.FoundChats)
+	}
+}
+
+// wantClass fails t unless err is an error that Classify puts in class want.
+func wantClass(t *testing.T, err error, want livechat.ErrorClass) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one of class %q", want)
+	}
+	if got := livechat.Classify(err); got != want {
+		t.Errorf("Classify(%v) = %q, want %q", err, got, want)
 	}
 }

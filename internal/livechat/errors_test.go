@@ -44,12 +44,7 @@ func TestListChats_ServerFaultsAreClassified(t *testing.T) {
 			tok := e.sim.GrantTokens("acct-1")
 			e.sim.InjectFault(livechatsim.EndpointListChats, tt.fault)
 			_, err := e.client.ListChats(context.Background(), tok.AccessToken, livechat.ListChatsRequest{})
-			if err == nil {
-				t.Fatal("ListChats succeeded, want an error")
-			}
-			if got := livechat.Classify(err); got != tt.wantClass {
-				t.Errorf("Classify(%v) = %q, want %q", err, got, tt.wantClass)
-			}
+			wantClass(t, err, tt.wantClass)
 			if tt.wantType != "" {
 				var ae *livechat.APIError
 				if !errors.As(err, &ae) || ae.Type != tt.wantType {
@@ -86,9 +81,7 @@ func TestListChats_MisdirectedTwiceIsRetriedOnlyOnce(t *testing.T) {
 	if string(ae.Body) != body {
 		t.Errorf("APIError.Body = %s, want LiveChat's body as received", ae.Body)
 	}
-	if got := livechat.Classify(err); got != livechat.ClassTransient {
-		t.Errorf("Classify = %q, want transient", got)
-	}
+	wantClass(t, err, livechat.ClassTransient)
 }
 
 func TestListChats_MisdirectedWithAnUnsafeRegionIsNotRetried(t *testing.T) {
@@ -209,9 +202,7 @@ func TestSecretSourceErrorsPassThrough(t *testing.T) {
 			if !errors.Is(err, tt.wantIs) {
 				t.Fatalf("errors.Is(%v, %v) = false", err, tt.wantIs)
 			}
-			if got := livechat.Classify(err); got != livechat.ClassMisconfiguration {
-				t.Errorf("Classify = %q, want misconfiguration", got)
-			}
+			wantClass(t, err, livechat.ClassMisconfiguration)
 			if n := e.sim.Calls(livechatsim.EndpointTokenRefresh); n != 0 {
 				t.Errorf("token endpoint called %d times without a secret", n)
 			}
@@ -416,9 +407,7 @@ func TestInfo_ThenRevoke_KillsAccessAndPairedRefreshToken_Idempotently(t *testin
 		t.Fatalf("Revoke: %v", err)
 	}
 	_, err = e.client.Info(ctx, tok.AccessToken)
-	if got := livechat.Classify(err); got != livechat.ClassAuthentication {
-		t.Errorf("Info after revoke: %v (class %q), want authentication", err, got)
-	}
+	wantClass(t, err, livechat.ClassAuthentication)
 	// Revoking the access token took its refresh token with it.
 	if _, err := e.client.Refresh(ctx, tok.RefreshToken); err == nil {
 		t.Error("refresh token still works after revoking its access token")
