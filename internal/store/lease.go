@@ -37,8 +37,8 @@ type Lease struct {
 
 // leasedItem is the part of an installation item CompleteRefresh needs to write only what changes.
 type leasedItem struct {
-	statusReason, lastError, deadToken, due bool
-	tokenType, scope, region                string
+	statusReason, lastError, deadToken bool
+	tokenType, scope, region           string
 }
 
 // AcquireLease takes the refresh lease on an installation for ttl, conditional on the installation
@@ -91,7 +91,6 @@ func (s *Store) AcquireLease(ctx context.Context, id string, version int64, owne
 		statusReason: it.StatusReason != "",
 		lastError:    it.LastErrorClass != "" || it.LastErrorMessage != "" || it.LastErrorAt != 0,
 		deadToken:    it.DeadTokenStrikes != 0 || it.DeadTokenSince != 0,
-		due:          it.DueShard != nil && it.DueAt != nil,
 		tokenType:    it.TokenType, scope: it.Scope, region: it.Region,
 	}
 	return inst, l, nil
@@ -191,11 +190,7 @@ func completeUpdate(l *Lease, g Grant, access, refresh string, now int64) expres
 			u = u.Set(name(f.attr), value(f.v))
 		}
 	}
-	if as.due && !l.reactivate {
-		u = u.Set(name(AttrDueAt), value(g.ExpiresAt.Unix())) // the shard is the id's
-	} else {
-		u = setDue(u, l.InstallationID, g.ExpiresAt)
-	}
+	u = setDue(u, l.InstallationID, g.ExpiresAt)
 	remove := leaseAttrs
 	for _, r := range []struct {
 		had   bool
