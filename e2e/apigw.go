@@ -98,10 +98,13 @@ func (g *Gateway) now() time.Time {
 	return time.Now()
 }
 
+// anyMethod is API Gateway's catch-all route method: such a route takes every method.
+const anyMethod = "ANY"
+
 // match finds the first route for method and path and returns its path parameters.
 func (g *Gateway) match(method, path string) (Route, map[string]string, bool) {
 	for _, r := range g.Routes {
-		if r.Method != method && !(method == http.MethodHead && r.Method == http.MethodGet) {
+		if r.Method != method && r.Method != anyMethod && !(method == http.MethodHead && r.Method == http.MethodGet) {
 			continue
 		}
 		if params, ok := matchPath(r.Path, path); ok {

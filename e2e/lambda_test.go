@@ -151,6 +151,12 @@ func uninstallThroughTheWebhookFunction(t *testing.T, ctx context.Context, w *wo
 		resp.Body.Close()
 		return resp.StatusCode
 	}
+	get, _ := http.NewRequestWithContext(ctx, http.MethodGet, worldBaseURL+"/webhooks/livechat?secret="+worldWebhookSecret, nil)
+	if resp, err := client.Do(get); err != nil || resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodPost {
+		t.Fatalf("GET on the webhook route: %v %v, want the function's 405 with Allow: POST", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	if status := post("wrong-" + worldWebhookSecret); status != http.StatusUnauthorized {
 		t.Fatalf("webhook with a wrong secret: %d, want 401", status)
 	}

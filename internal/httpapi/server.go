@@ -239,10 +239,13 @@ func sibling(u *url.URL, name string) string {
 	return c.String()
 }
 
+// MethodAny is API Gateway's catch-all route method.
+const MethodAny = "ANY"
+
 // Route is one route of the HTTP interface. The infrastructure builds its API routes from Routes, so
 // the list exists once.
 type Route struct {
-	Method   string // GET or POST
+	Method   string // GET, POST, or MethodAny: API Gateway then sends every method and the handler answers 405 itself
 	Path     string // API Gateway route path
 	Function string // the Lambda function serving it (config.Function*)
 }
@@ -257,7 +260,8 @@ func Routes() []Route {
 		{http.MethodGet, "/chats", "chats"},
 		{http.MethodPost, "/chats", "chats"},
 		{http.MethodGet, "/installations", "installations"},
-		{http.MethodPost, WebhookPath, "webhook"},
+		// ANY, so a wrong method gets the handler's 405 with Allow: POST, not API Gateway's 404.
+		{MethodAny, WebhookPath, "webhook"},
 	}
 }
 
