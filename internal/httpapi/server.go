@@ -1,5 +1,6 @@
-// Package httpapi is lcauth's HTTP edge: the /install, /callback and /chats handlers as plain net/http
-// handlers, served by the Lambda functions (through algnhsa) and by the local server alike.
+// Package httpapi is lcauth's HTTP edge: the /install, /callback (and /callback/keys), /chats,
+// /installations and /webhooks/livechat handlers as plain net/http handlers, served by the Lambda
+// functions (through algnhsa) and by the local server alike.
 //
 // It owns the OAuth state (signed, expiring, bound to the browser by an encrypted cookie), the pages
 // (html/template under a strict Content-Security-Policy), the mapping of every domain error to an HTTP

@@ -1,4 +1,5 @@
-// Package secrets supplies the LiveChat OAuth client secret: from AWS Secrets Manager on Lambda (cached
+// Package secrets supplies lcauth's secrets (the LiveChat OAuth client secret, the OAuth state key, the
+// webhook secret): from AWS Secrets Manager on Lambda (cached
 // with a TTL and single-flight, so a burst of cold requests makes one call and a rotated secret is picked
 // up after the TTL) or from a static value in local runs. Both implement livechat.SecretSource.
 //
