@@ -1,7 +1,7 @@
 // Package secrets supplies lcauth's secrets (the LiveChat OAuth client secret, the OAuth state key, the
-// webhook secret): from AWS Secrets Manager on Lambda (cached
-// with a TTL and single-flight, so a burst of cold requests makes one call and a rotated secret is picked
-// up after the TTL) or from a static value in local runs. Both implement livechat.SecretSource.
+// webhook secret): from AWS Secrets Manager on Lambda (cached with a TTL and single-flight, so a burst
+// of cold requests makes one call and a rotated secret is picked up after the TTL) or from a static
+// value in local runs. Both implement livechat.SecretSource.
 //
 // A secret that is empty or still the stack's placeholder is reported as ErrNotConfigured, which the
 // HTTP layer turns into 503 not_configured with instructions for the operator.
