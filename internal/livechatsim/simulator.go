@@ -360,28 +360,29 @@ func (s *Simulator) GrantTokens(accountID string) livechat.Token {
 // at once (authentication errors) and its refresh tokens answer invalid_grant. A new
 // authorization (consent + exchange) creates a fresh grant.
 func (s *Simulator) RevokeGrant(accountID string) {
+	s.updateGrant(accountID, func(g *grant) {
+		g.revoked = true
+		for _, at := range g.accessOrder {
+			delete(s.access, at)
+		}
+		g.accessOrder = nil
+	})
+}
+
+// updateGrant applies f, under the lock, to the account's grant if it has one.
+func (s *Simulator) updateGrant(accountID string, f func(g *grant)) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, ok := s.grants[accountID]
-	if !ok {
-		return
+	if g, ok := s.grants[accountID]; ok {
+		f(g)
 	}
-	g.revoked = true
-	for _, at := range g.accessOrder {
-		delete(s.access, at)
-	}
-	g.accessOrder = nil
 }
 
 // DenyScopes makes the account's refresh tokens answer 403 access_denied ("the requested scopes
 // include a scope that wasn't originally granted": the owner no longer grants one of the app's
 // scopes) until a new authorization.
 func (s *Simulator) DenyScopes(accountID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if g, ok := s.grants[accountID]; ok {
-		g.scopesDenied = true
-	}
+	s.updateGrant(accountID, func(g *grant) { g.scopesDenied = true })
 }
 
 // MoveAccount moves an account to another region (LiveChat migrating a license): tokens issued
@@ -398,11 +399,7 @@ func (s *Simulator) MoveAccount(accountID, region string) {
 // must consent again, e.g. because the app asks for new scopes) until a new
 // authorization.
 func (s *Simulator) RequireConsent(accountID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if g, ok := s.grants[accountID]; ok {
-		g.needsConsent = true
-	}
+	s.updateGrant(accountID, func(g *grant) { g.needsConsent = true })
 }
 
 // noteAuthorizeLocked records an authorization request and reports whether it is
