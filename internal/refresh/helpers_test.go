@@ -97,6 +97,15 @@ func (e *env) fastOptions() Options {
 	}
 }
 
+// slowCallOptions makes LiveChat's token refresh take latency and returns fastOptions with
+// concurrency call slots: a pass whose length the calls decide.
+func (e *env) slowCallOptions(latency time.Duration, concurrency int) Options {
+	e.sim.SetLatency(livechatsim.EndpointTokenRefresh, latency)
+	o := e.fastOptions()
+	o.Concurrency = concurrency
+	return o
+}
+
 // refresher builds a Refresher over the env's store with opts (fastOptions if zero) and token client lc
 // (the env's client if nil).
 func (e *env) refresher(lc TokenClient, opts *Options) *Refresher {

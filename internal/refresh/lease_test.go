@@ -183,9 +183,7 @@ func TestRunPass_SaturatedStoreNeverAddsLiveChatCalls(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	insts := e.installDue(40)
-	e.sim.SetLatency(livechatsim.EndpointTokenRefresh, 20*time.Millisecond)
-	o := e.fastOptions()
-	o.Concurrency = 3
+	o := e.slowCallOptions(20*time.Millisecond, 3)
 	o.StoreConcurrency = 12 // many more store writers than call slots, all queueing on one store
 	lc := &inFlightClient{inner: e.lc}
 	r := New(&saturatedStore{Store: e.st, sem: make(chan struct{}, 1), delay: 10 * time.Millisecond}, lc, o)
@@ -279,9 +277,7 @@ func TestRunPass_CallSlotsDoNotWaitForTheStore(t *testing.T) {
 	const n, concurrency = 48, 4
 	const callLatency, writeLatency = 100 * time.Millisecond, 60 * time.Millisecond
 	e.installDue(n)
-	e.sim.SetLatency(livechatsim.EndpointTokenRefresh, callLatency)
-	o := e.fastOptions()
-	o.Concurrency = concurrency
+	o := e.slowCallOptions(callLatency, concurrency)
 	r := New(&saturatedStore{Store: e.st, sem: make(chan struct{}, 16), delay: writeLatency}, e.lc, o)
 	start := time.Now()
 	sum, err := r.RunPass(context.Background())

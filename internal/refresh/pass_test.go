@@ -280,9 +280,7 @@ func TestRunPass_ShortDeadlineLeavesTheRestForTheNextPass(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	insts := e.installDue(40)
-	e.sim.SetLatency(livechatsim.EndpointTokenRefresh, 150*time.Millisecond)
-	o := e.fastOptions()
-	o.Concurrency = 2
+	o := e.slowCallOptions(150*time.Millisecond, 2)
 	o.SafetyMargin = time.Second
 	o.StoreTimeout = time.Second // a save budget of 3 x 1s + 250ms: nothing starts in the last 3.75s
 	r := e.refresher(nil, &o)
@@ -572,9 +570,7 @@ func TestRunPass_CancelledPassStopsCleanlyWithoutFailing(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	insts := e.installDue(30)
-	e.sim.SetLatency(livechatsim.EndpointTokenRefresh, 100*time.Millisecond)
-	o := e.fastOptions()
-	o.Concurrency = 4
+	o := e.slowCallOptions(100*time.Millisecond, 4)
 	r := e.refresher(nil, &o)
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(400*time.Millisecond, cancel) // Ctrl-C during `lcauth refresh`
