@@ -240,15 +240,7 @@ func postToken(t *testing.T, srv *httptest.Server, asJSON bool, params map[strin
 func TestTokenEndpoint_AcceptsFormAndJSONBodies(t *testing.T) {
 	for _, asJSON := range []bool{false, true} {
 		t.Run(fmt.Sprintf("json=%v", asJSON), func(t *testing.T) {
-			sim, srv := simtest.NewServer(t, livechatsim.Options{RedirectURIs: []string{redirectURI}})
-			u, err := sim.Authorize(livechatAuthorizeURL(srv.URL, sim), "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			status, out := postToken(t, srv, asJSON, map[string]string{
-				"grant_type": "authorization_code", "code": u.Query().Get("code"), "client_id": sim.ClientID(),
-				"client_secret": sim.ClientSecret(), "redirect_uri": redirectURI,
-			})
+			sim, srv, status, out := authorizeAndExchange(t, asJSON, redirectURI)
 			if status != http.StatusOK {
 				t.Fatalf("exchange = %d %v", status, out)
 			}
@@ -310,18 +302,27 @@ func TestTokenEndpoint_ErrorShapes(t *testing.T) {
 }
 
 func TestExchange_RedirectURIMustMatchTheAuthorizeRequest(t *testing.T) {
+	_, _, status, out := authorizeAndExchange(t, false, redirectURI+"/other")
+	if status != http.StatusUnauthorized || out["error"] != "unauthorized_client" {
+		t.Fatalf("exchange with another redirect_uri = %d %v, want unauthorized_client", status, out)
+	}
+}
+
+// authorizeAndExchange starts a simulator that accepts redirectURI, authorizes once, and posts the code
+// to the token endpoint (as JSON or as a form) with redirect as its redirect_uri. It returns the
+// simulator, its server and the token endpoint's answer.
+func authorizeAndExchange(t *testing.T, asJSON bool, redirect string) (*livechatsim.Simulator, *httptest.Server, int, map[string]any) {
+	t.Helper()
 	sim, srv := simtest.NewServer(t, livechatsim.Options{RedirectURIs: []string{redirectURI}})
 	u, err := sim.Authorize(livechatAuthorizeURL(srv.URL, sim), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, out := postToken(t, srv, false, map[string]string{
+	status, out := postToken(t, srv, asJSON, map[string]string{
 		"grant_type": "authorization_code", "code": u.Query().Get("code"), "client_id": sim.ClientID(),
-		"client_secret": sim.ClientSecret(), "redirect_uri": redirectURI + "/other",
+		"client_secret": sim.ClientSecret(), "redirect_uri": redirect,
 	})
-	if status != http.StatusUnauthorized || out["error"] != "unauthorized_client" {
-		t.Fatalf("exchange with another redirect_uri = %d %v, want unauthorized_client", status, out)
-	}
+	return sim, srv, status, out
 }
 
 // listChats posts a raw body to list_chats.
