@@ -90,3 +90,29 @@ func TestStatic_SealOpenRoundTripAndTamperDetection(t *testing.T) {
 		})
 	}
 }
+
+// TestStaticKeyID: processes sharing a local key agree on its id without configuring one, another key
+// gets another id (so its values are refused as sealed under an unknown key, not mis-opened), and the
+// id is a valid key id that shows nothing of the key.
+func TestStaticKeyID(t *testing.T) {
+	a, b := sealing.StaticKeyID(key(1)), sealing.StaticKeyID(key(2))
+	if a != sealing.StaticKeyID(key(1)) {
+		t.Fatal("the same key gave two ids")
+	}
+	if a == b {
+		t.Fatal("two keys gave one id")
+	}
+	if !strings.HasPrefix(a, "local-") || strings.Contains(a, string(key(1)[:4])) {
+		t.Fatalf("id %q: want local-<hash>", a)
+	}
+	sealed, err := mustStatic(t, a, key(1)).Seal(ctx, []byte("token"), []byte("aad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := mustStatic(t, a, key(1)).Open(ctx, sealed, []byte("aad")); err != nil || string(got) != "token" {
+		t.Fatalf("another process with the same key: %q %v", got, err)
+	}
+	if _, err := mustStatic(t, b, key(2)).Open(ctx, sealed, []byte("aad")); !errors.Is(err, sealing.ErrUnknownKey) {
+		t.Fatalf("a process with another key: %v, want ErrUnknownKey", err)
+	}
+}

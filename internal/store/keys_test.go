@@ -255,3 +255,41 @@ func TestParseKeyID(t *testing.T) {
 		}
 	}
 }
+
+// TestRevokeInstallationKeys_KeepsOnlyTheNamedKey: "issue a new key and revoke the old ones" removes
+// every other key of that installation and no key of another installation.
+func TestRevokeInstallationKeys_KeepsOnlyTheNamedKey(t *testing.T) {
+	f := newFixture(t)
+	inst, first := f.install(t, "org-1", "acct-1", time.Hour)
+	_, second, err := f.st.CreateInstallationKey(ctx, inst.ID, "ci")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, third, err := f.st.CreateInstallationKey(ctx, inst.ID, "new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, otherKey := f.install(t, "org-2", "acct-2", time.Hour)
+
+	n, err := f.st.RevokeInstallationKeys(ctx, inst.ID, kept.ID)
+	if err != nil || n != 2 {
+		t.Fatalf("RevokeInstallationKeys = %d, %v; want 2 removed", n, err)
+	}
+	for _, k := range []string{first, second} {
+		if _, err := f.st.Authenticate(ctx, k); !errors.Is(err, store.ErrUnauthorized) {
+			t.Errorf("an old key still works: %v", err)
+		}
+	}
+	if got, err := f.st.Authenticate(ctx, third); err != nil || got.ID != inst.ID {
+		t.Errorf("the kept key: %v %v", got, err)
+	}
+	if got, err := f.st.Authenticate(ctx, otherKey); err != nil || got.ID != other.ID {
+		t.Errorf("another installation's key: %v %v", got, err)
+	}
+	if n, err := f.st.RevokeInstallationKeys(ctx, inst.ID, ""); err != nil || n != 1 {
+		t.Errorf("revoking all (keep none) = %d, %v; want the last one removed", n, err)
+	}
+	if _, err := f.st.Authenticate(ctx, third); !errors.Is(err, store.ErrUnauthorized) {
+		t.Errorf("keep none left a key working: %v", err)
+	}
+}

@@ -84,9 +84,6 @@ func New(db DynamoDBAPI, table string, sealer sealing.Sealer, opts ...Option) *S
 	return s
 }
 
-// Table is the name of the table the store uses.
-func (s *Store) Table() string { return s.table }
-
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
