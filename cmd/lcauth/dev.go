@@ -38,7 +38,7 @@ const (
 
 // runDev runs the whole product on this machine: it fills in whatever the environment does not
 // configure (a dynalite it starts itself, the LiveChat simulator, a sealing key kept under .lcauth/,
-// a redirect URL on localhost), then serves /install, /callback and /chats and runs a refresh pass
+// a redirect URL on localhost), then serves every route and runs a refresh pass
 // on a timer until ctx is cancelled (Ctrl-C, SIGTERM), and stops everything it started.
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fl := newFlags("lcauth dev", stderr, "usage: lcauth dev [flags]",

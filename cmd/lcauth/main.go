@@ -25,7 +25,7 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"serve":         {"serve /install, /callback and /chats on LCAUTH_ADDR", runServe},
+		"serve":         {"serve every route (the Lambda functions' handlers) on LCAUTH_ADDR", runServe},
 		"refresh":       {"run one refresh pass and print a JSON summary", runRefresh},
 		"dev":           {"run everything locally (dynalite, LiveChat simulator if no credentials, server, refresh timer)", runDev},
 		"installations": {"list, show, uninstall or delete installations (lcauth installations help)", runInstallations},

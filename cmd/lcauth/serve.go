@@ -11,12 +11,12 @@ import (
 	"lcauth/internal/httpapi"
 )
 
-// runServe serves /install, /callback and /chats (the very handlers of the Lambda functions) on
+// runServe serves every route (the very handlers of the Lambda functions) on
 // LCAUTH_ADDR until ctx is cancelled, against the configured table and LiveChat. Logs are JSON on
 // stderr; the URLs to open are printed on stdout.
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlags("lcauth serve", stderr, "usage: lcauth serve",
-		"Serves /install, /callback and /chats on LCAUTH_ADDR (default 127.0.0.1:8080). Configuration: see docs/configuration.md.")
+		"Serves every route (/install, /callback, /chats, /installations, /webhooks/livechat) on LCAUTH_ADDR (default 127.0.0.1:8080). Configuration: see docs/configuration.md.")
 	if help, err := parseArgs(fs, args); help || err != nil {
 		return err
 	}
