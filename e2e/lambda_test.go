@@ -16,6 +16,7 @@ import (
 
 	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
+	"lcauth/internal/store"
 	"lcauth/internal/testrig/kmsfake"
 	"lcauth/internal/testrig/syncbuf"
 )
@@ -73,6 +74,8 @@ func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
 	if list, _ := body["chats_summary"].([]any); len(list) != 3 {
 		t.Fatalf("/chats?limit=3 returned %v, want 3 chats", body)
 	}
+
+	listThroughTheInstallationsFunction(t, ctx, w, client, inst, logs)
 
 	out, err := emus["refresh"].Invoke(ctx, []byte(scheduledEvent))
 	if err != nil {
@@ -132,6 +135,35 @@ func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
 		if s := log.String(); strings.Contains(s, inst.APIKey) || strings.Contains(s, w.sim.ClientSecret()) || strings.Contains(s, worldWebhookSecret) {
 			t.Errorf("the %s function logged the API key, the client secret or the webhook secret", fn)
 		}
+	}
+}
+
+// listThroughTheInstallationsFunction: a service key (made as `lcauth keys create --service` makes it)
+// lists the installation through the installations function, whose stack environment carries no
+// client secret; the installation's own key is refused.
+func listThroughTheInstallationsFunction(t *testing.T, ctx context.Context, w *world, client *http.Client, inst installResult, logs map[string]*syncbuf.Buffer) {
+	t.Helper()
+	_, serviceKey, err := store.New(w.db, w.table, nil).CreateServiceKey(ctx, "e2e")
+	if err != nil {
+		t.Fatalf("create a service key: %v", err)
+	}
+	status, body, err := getJSON(ctx, client, worldBaseURL+"/installations?limit=10", bearer(serviceKey))
+	if err != nil || status != http.StatusOK {
+		t.Fatalf("/installations: %d %v %v\ninstallations log:\n%s", status, body, err, logs["installations"])
+	}
+	list, _ := body["installations"].([]any)
+	if len(list) != 1 {
+		t.Fatalf("/installations = %v, want the one installation", body)
+	}
+	if got, _ := list[0].(map[string]any); got["account_id"] != inst.AccountID || got["status"] != "active" {
+		t.Fatalf("/installations listed %v, want account %s active", got, inst.AccountID)
+	}
+	status, body, err = getJSON(ctx, client, worldBaseURL+"/installations", bearer(inst.APIKey))
+	if e, _ := body["error"].(map[string]any); err != nil || status != http.StatusForbidden || e["code"] != "service_key_required" {
+		t.Fatalf("/installations with an installation key: %d %v %v, want 403 service_key_required", status, body, err)
+	}
+	if strings.Contains(logs["installations"].String(), serviceKey) {
+		t.Error("the installations function logged the service key")
 	}
 }
 

@@ -32,7 +32,7 @@ func TestMain(m *testing.M) {
 }
 
 // functionNames are the Lambda functions the stack deploys, in flow order.
-var functionNames = []string{config.FunctionInstall, config.FunctionCallback, config.FunctionChats, config.FunctionRefresh, config.FunctionWebhook}
+var functionNames = []string{config.FunctionInstall, config.FunctionCallback, config.FunctionChats, config.FunctionRefresh, config.FunctionWebhook, config.FunctionInstallations}
 
 // helloName is the hello-world Lambda under testdata.
 const helloName = "hello"
