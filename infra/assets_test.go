@@ -16,9 +16,6 @@ import (
 // builds again: the bootstraps must be byte-identical, or every commit would redeploy every function
 // (the asset hash is the file's hash).
 func TestBuild_SameCodeAtAnotherCommitGivesTheSameBootstrap(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds a Lambda twice")
-	}
 	for _, tool := range []string{"git", "make"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Fatalf("%s is needed for this test: %v", tool, err)
