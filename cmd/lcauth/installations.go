@@ -121,20 +121,12 @@ type installationView struct {
 	Version         int64      `json:"version"`
 }
 
-func timePtr(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
 func view(i *store.Installation) installationView {
 	v := installationView{
 		ID: i.ID, OrganizationID: i.OrganizationID, AccountID: i.AccountID, Region: i.Region,
-		Status: string(i.Status), StatusReason: i.StatusReason, StatusChangedAt: timePtr(i.StatusChangedAt),
-		Scope: i.Scope, ExpiresAt: timePtr(i.ExpiresAt), CreatedAt: timePtr(i.CreatedAt), UpdatedAt: timePtr(i.UpdatedAt),
-		LastRefreshedAt: timePtr(i.LastRefreshedAt), Version: i.Version,
+		Status: string(i.Status), StatusReason: i.StatusReason, StatusChangedAt: store.OptionalTime(i.StatusChangedAt),
+		Scope: i.Scope, ExpiresAt: store.OptionalTime(i.ExpiresAt), CreatedAt: store.OptionalTime(i.CreatedAt), UpdatedAt: store.OptionalTime(i.UpdatedAt),
+		LastRefreshedAt: store.OptionalTime(i.LastRefreshedAt), Version: i.Version,
 	}
 	if e := i.LastRefreshError; e != nil {
 		v.LastErrorClass, v.LastError = e.Class, e.Message

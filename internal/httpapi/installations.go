@@ -28,14 +28,6 @@ type installationsPage struct {
 	NextPageToken string             `json:"next_page_token,omitempty"`
 }
 
-func optionalTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
 // installations answers GET /installations for a service key: one page of installations. An
 // installation key is refused (403 service_key_required).
 func (s *Server) installations(w http.ResponseWriter, r *http.Request) *apiError {
@@ -68,7 +60,7 @@ func (s *Server) installations(w http.ResponseWriter, r *http.Request) *apiError
 		out.Installations = append(out.Installations, installationView{
 			InstallationID: inst.ID, OrganizationID: inst.OrganizationID, AccountID: inst.AccountID, Status: string(inst.Status),
 			CreatedAt: inst.CreatedAt.UTC(), UpdatedAt: inst.UpdatedAt.UTC(),
-			ExpiresAt: optionalTime(inst.ExpiresAt), LastRefreshedAt: optionalTime(inst.LastRefreshedAt),
+			ExpiresAt: store.OptionalTime(inst.ExpiresAt), LastRefreshedAt: store.OptionalTime(inst.LastRefreshedAt),
 		})
 	}
 	writeJSON(w, http.StatusOK, out)

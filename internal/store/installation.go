@@ -199,3 +199,14 @@ func DueShard(id string) int {
 	h.Write([]byte(id))
 	return int(h.Sum32() % DueShards)
 }
+
+// OptionalTime returns nil for the zero time, the store's "never" (a field it has not set, such as
+// last_refreshed_at before the first refresh or expires_at once tokens are erased), and t in UTC
+// otherwise: how every view of an installation (HTTP, CLI) shows an absent time as null.
+func OptionalTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
