@@ -220,10 +220,3 @@ func (u *usedStates) use(now time.Time, nonce [nonceSize]byte, until time.Time) 
 	heap.Push(&u.heap, usedEntry{nonce: nonce, until: until})
 	return true
 }
-
-// size is how many nonces are remembered (tests).
-func (u *usedStates) size() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.seen)
-}

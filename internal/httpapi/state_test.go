@@ -172,3 +172,10 @@ func BenchmarkState_IssueAndVerify(b *testing.B) {
 		}
 	}
 }
+
+// size is how many nonces are remembered.
+func (u *usedStates) size() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.seen)
+}
