@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"time"
 
+	"lcauth/internal/emf"
 	"lcauth/internal/livechat"
 	"lcauth/internal/store"
 )
@@ -65,7 +66,7 @@ type Uninstaller struct {
 	st      Store
 	lc      Revoker
 	log     *slog.Logger
-	metrics *emitter
+	metrics *emf.Writer
 	opts    Options
 }
 
@@ -80,7 +81,7 @@ func New(st Store, lc Revoker, opts Options) *Uninstaller {
 	if opts.RevokeBackoff <= 0 {
 		opts.RevokeBackoff = 200 * time.Millisecond
 	}
-	return &Uninstaller{st: st, lc: lc, log: opts.Logger, opts: opts, metrics: newEmitter(opts.Metrics, opts.MetricsService)}
+	return &Uninstaller{st: st, lc: lc, log: opts.Logger, opts: opts, metrics: emf.New(opts.Metrics, opts.MetricsService)}
 }
 
 // Result says what uninstalling one installation did.
@@ -237,6 +238,8 @@ func (u *Uninstaller) report(ctx context.Context, inst *store.Installation, reas
 		attrs = append(attrs, slog.String("revoke_error", out.RevokeError))
 	}
 	u.log.LogAttrs(ctx, level, "installation uninstalled", attrs...)
-	u.metrics.emit(map[string]float64{MetricUninstalled: 1, MetricRevokeFailed: revokeFailed},
-		map[string]any{"installation_id": inst.ID, "reason": string(reason)})
+	if err := u.metrics.Emit(map[string]float64{MetricUninstalled: 1, MetricRevokeFailed: revokeFailed}, nil,
+		map[string]any{"installation_id": inst.ID, "reason": string(reason)}); err != nil {
+		u.log.ErrorContext(ctx, "lifecycle: metrics", "error", err.Error())
+	}
 }

@@ -1,24 +1,16 @@
 package refresh
 
 import (
-	"cmp"
-	"encoding/json"
-	"maps"
-	"slices"
-	"time"
-
+	"lcauth/internal/emf"
 	"lcauth/internal/livechat"
 )
 
-// MetricsNamespace is the CloudWatch namespace of every metric the refresher emits. The stack's alarms
-// name it; keep the two in step.
-const MetricsNamespace = "lcauth"
-
-// Every metric carries one dimension, MetricDimension=Options.MetricsService (default MetricService); the
-// stack sets it to its own name and its alarms look for exactly that (infra/stack.go).
+// MetricsNamespace, MetricDimension and MetricService are emf's, named here too because the stack and
+// the tests know them as the refresher's.
 const (
-	MetricDimension = "Service"
-	MetricService   = "lcauth"
+	MetricsNamespace = emf.Namespace
+	MetricDimension  = emf.Dimension
+	MetricService    = emf.DefaultService
 )
 
 // Metric names (unit Count unless noted).
@@ -50,62 +42,11 @@ const (
 	MetricDurationMs = "DurationMs"
 )
 
-type emfMetric struct {
-	Name string `json:"Name"`
-	Unit string `json:"Unit"`
-}
-
-type emfDirective struct {
-	Namespace  string      `json:"Namespace"`
-	Dimensions [][]string  `json:"Dimensions"`
-	Metrics    []emfMetric `json:"Metrics"`
-}
-
-type emfMeta struct {
-	Timestamp         int64          `json:"Timestamp"`
-	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
-}
-
-// emit writes one EMF document: values are the metrics (all Count unless units says otherwise) and
-// props are extra, non-metric members that make the line useful to read in CloudWatch Logs.
+// emit writes one EMF document (see emf.Writer.Emit); a failure is logged, never returned: metrics
+// must not fail a refresh.
 func (r *Refresher) emit(values map[string]float64, units map[string]string, props map[string]any) {
-	if r.opts.Metrics == nil {
-		return
-	}
-	doc := make(map[string]any, len(values)+len(props)+2)
-	for k, v := range props {
-		doc[k] = v
-	}
-	doc[MetricDimension] = cmp.Or(r.opts.MetricsService, MetricService)
-	metrics := make([]emfMetric, 0, len(values))
-	for _, name := range slices.Sorted(maps.Keys(values)) {
-		unit := units[name]
-		if unit == "" {
-			unit = "Count"
-		}
-		metrics = append(metrics, emfMetric{Name: name, Unit: unit})
-		doc[name] = values[name]
-	}
-	doc["_aws"] = emfMeta{
-		// The real clock, not Options.Now: CloudWatch drops metrics stamped far from the present.
-		Timestamp: time.Now().UnixMilli(),
-		CloudWatchMetrics: []emfDirective{{
-			Namespace:  MetricsNamespace,
-			Dimensions: [][]string{{MetricDimension}},
-			Metrics:    metrics,
-		}},
-	}
-	line, err := json.Marshal(doc)
-	if err != nil {
-		r.log.Error("refresh: encode metrics", "error", err.Error())
-		return
-	}
-	line = append(line, '\n')
-	// One Write per line, serialised, so concurrent /chats and pass lines never interleave.
-	r.emfMu.Lock()
-	defer r.emfMu.Unlock()
-	if _, err := r.opts.Metrics.Write(line); err != nil {
-		r.log.Error("refresh: write metrics", "error", err.Error())
+	if err := r.emf.Emit(values, units, props); err != nil {
+		r.log.Error("refresh: metrics", "error", err.Error())
 	}
 }
 

@@ -9,12 +9,12 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"lcauth/internal/emf"
 	"lcauth/internal/livechat"
 	"lcauth/internal/store"
 )
@@ -221,7 +221,7 @@ type Refresher struct {
 	log   *slog.Logger
 	owner string
 	seq   atomic.Uint64
-	emfMu sync.Mutex
+	emf   *emf.Writer
 }
 
 // New returns a Refresher over st and lc.
@@ -235,6 +235,7 @@ func New(st Store, lc TokenClient, opts Options) *Refresher {
 		opts:  opts,
 		log:   opts.Logger,
 		owner: opts.OwnerPrefix + "-" + hex.EncodeToString(b[:]),
+		emf:   emf.New(opts.Metrics, opts.MetricsService),
 	}
 }
 
