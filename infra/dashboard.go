@@ -24,11 +24,12 @@ var passMetrics = [][]string{
 	{refresh.MetricPassFailed, refresh.MetricReauthorizationRequired, MetricUninstalled, MetricRevokeFailed},
 }
 
-// routeQuery breaks the access logs down per route and status. The API's own metrics are per API;
-// per-route metrics would need detailed metrics (paid per metric).
-const routeQuery = `fields routeKey, status
+// routeQuery breaks the access logs down per route and status (so 4xx and 5xx per route), with each
+// one's latency (the access log's responseLatency, ms). The API's own metrics are per API; per-route
+// metrics would need detailed metrics (paid per metric).
+const routeQuery = `fields routeKey, status, latency
 | filter ispresent(routeKey)
-| stats count(*) as requests by routeKey, status
+| stats count(*) as requests, pct(latency, 50) as p50_ms, pct(latency, 99) as p99_ms by routeKey, status
 | sort routeKey, status`
 
 // addDashboard builds one CloudWatch dashboard named after the stack: the API (requests, 4xx, 5xx,

@@ -85,7 +85,7 @@ func TestStack_DashboardShowsAPIFunctionsAndPasses(t *testing.T) {
 		t.Errorf("DashboardName = %v, want the stack name", p["DashboardName"])
 	}
 	body := show(p["DashboardBody"])
-	wants := []string{`\"AWS/ApiGateway\",\"Count\"`, `\"4xx\"`, `\"5xx\"`, `\"Latency\"`, "stats count(*) as requests by routeKey, status",
+	wants := []string{`\"AWS/ApiGateway\",\"Count\"`, `\"4xx\"`, `\"5xx\"`, `\"Latency\"`, "stats count(*) as requests, pct(latency, 50) as p50_ms, pct(latency, 99) as p99_ms by routeKey, status",
 		`\"ConcurrentExecutions\"`, `\"Duration\"`, `\"Throttles\"`, `\"Errors\"`, "ApproximateNumberOfMessagesVisible", MetricUninstalled}
 	for _, m := range []string{refresh.MetricDue, refresh.MetricRefreshed, refresh.MetricLeftForNextPass, refresh.MetricFailed,
 		refresh.MetricFailedMisconfiguration, refresh.MetricFailedRateLimited, refresh.MetricFailedTransient, refresh.MetricFailedStore,
