@@ -315,3 +315,14 @@ func TestInstall_RefusesAnIDHeldByAnotherOrganizationAndAccount(t *testing.T) {
 		t.Errorf("the item's own key stopped working: %v", err)
 	}
 }
+
+// TestOptionalTime: the store's zero time ("never set") shows as null, any other time in UTC.
+func TestOptionalTime(t *testing.T) {
+	if store.OptionalTime(time.Time{}) != nil {
+		t.Error("the zero time is not nil")
+	}
+	at := time.Date(2026, 3, 1, 13, 0, 0, 0, time.FixedZone("CET", 3600))
+	if got := store.OptionalTime(at); got == nil || !got.Equal(at) || got.Location() != time.UTC {
+		t.Errorf("OptionalTime(%v) = %v, want the same instant in UTC", at, got)
+	}
+}
