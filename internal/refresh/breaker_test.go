@@ -10,7 +10,6 @@ import (
 
 	"lcauth/internal/livechat"
 	"lcauth/internal/livechatsim"
-	"lcauth/internal/secrets"
 	"lcauth/internal/store"
 )
 
@@ -94,8 +93,7 @@ func TestRunPass_WrongSecretOverThirtyInstallationsMarksNoneAndTheFixedPassRefre
 	t.Parallel()
 	e := newEnv(t)
 	insts := e.installDue(30)
-	e.secrets = append(e.secrets, "not-the-client-secret")
-	wrong := e.refresher(e.client(secrets.Static("not-the-client-secret")), nil)
+	wrong := e.refresher(e.clientWithSecret("not-the-client-secret"), nil)
 	// Several passes with the wrong secret (an operator who takes an hour to notice): none marks.
 	for range 3 {
 		sum, err := wrong.RunPass(context.Background())

@@ -15,6 +15,7 @@ import (
 	"lcauth/internal/livechat"
 	"lcauth/internal/livechatsim"
 	"lcauth/internal/sealing"
+	"lcauth/internal/secrets"
 	"lcauth/internal/store"
 	"lcauth/internal/testrig/dynalitetest"
 	"lcauth/internal/testrig/simtest"
@@ -77,6 +78,14 @@ func (e *env) client(secret livechat.SecretSource) *livechat.Client {
 		e.t.Fatal(err)
 	}
 	return lc
+}
+
+// clientWithSecret returns a LiveChat client that sends the given (wrong) client secret, and adds the
+// secret to those the log checks look for, so no test can forget the second step.
+func (e *env) clientWithSecret(secret string) *livechat.Client {
+	e.t.Helper()
+	e.secrets = append(e.secrets, secret)
+	return e.client(secrets.Static(secret))
 }
 
 // fastOptions are Options scaled for tests: short backoffs, small margins.

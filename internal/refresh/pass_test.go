@@ -10,7 +10,6 @@ import (
 
 	"lcauth/internal/livechat"
 	"lcauth/internal/livechatsim"
-	"lcauth/internal/secrets"
 	"lcauth/internal/store"
 )
 
@@ -105,8 +104,7 @@ func TestRunPass_WrongClientSecretMarksNothingAndFailsThePass(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			insts := e.installDue(tc.due)
-			e.secrets = append(e.secrets, "not-the-client-secret")
-			rec := &recordingClient{inner: e.client(secrets.Static("not-the-client-secret"))}
+			rec := &recordingClient{inner: e.clientWithSecret("not-the-client-secret")}
 			o := e.fastOptions()
 			o.Concurrency = tc.concurrency
 			r := e.refresher(rec, &o)

@@ -9,7 +9,6 @@ import (
 
 	"lcauth/internal/livechat"
 	"lcauth/internal/livechatsim"
-	"lcauth/internal/secrets"
 	"lcauth/internal/store"
 )
 
@@ -48,8 +47,7 @@ func TestRefreshInstallation_Outcomes(t *testing.T) {
 			}
 			var lc TokenClient = e.lc
 			if tc.secret != "" {
-				e.secrets = append(e.secrets, tc.secret)
-				lc = e.client(secrets.Static(tc.secret))
+				lc = e.clientWithSecret(tc.secret)
 			}
 			r := e.refresher(lc, nil)
 			got, err := r.RefreshInstallation(context.Background(), inst)

@@ -44,12 +44,6 @@ func Server(tb testing.TB) *dynalite.Server {
 	return shared.srv
 }
 
-// Start is Server, under the name CONTRACTS.md gives it.
-func Start(tb testing.TB) *dynalite.Server {
-	tb.Helper()
-	return Server(tb)
-}
-
 // Main runs the package's tests and then stops the shared server. Use it as
 //
 //	func TestMain(m *testing.M) { dynalitetest.Main(m) }
