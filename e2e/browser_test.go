@@ -122,22 +122,9 @@ func TestBrowser_InstallFlowInLocalMode(t *testing.T) {
 		shot := read(t, ctx, "screenshot", chromedp.FullScreenshot(100))
 		saveArtifact(t, "success-page.png", shot)
 
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		status, body, err := getJSON(cctx, http.DefaultClient, dev.baseURL+"/chats?limit=5", bearer(apiKey))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if status != http.StatusOK {
-			t.Fatalf("/chats with the page's API key: status %d, body %v", status, body)
-		}
-		list, ok := body["chats_summary"].([]any)
-		if !ok || len(list) != 5 {
-			t.Fatalf("/chats?limit=5 returned %v, want 5 chats in chats_summary", body)
-		}
-		if status, _, err := getJSON(cctx, http.DefaultClient, dev.baseURL+"/chats", bearer(apiKey+"x")); err != nil || status != http.StatusUnauthorized {
-			t.Fatalf("/chats with a wrong API key: status %d (%v), want 401", status, err)
-		}
+		site := dev.site(t)
+		site.ListChats(apiKey, 5) // the page's API key works
+		site.Chats(apiKey+"x", "").Want(t, http.StatusUnauthorized, "")
 		if logs := dev.out() + dev.errOut(); strings.Contains(logs, apiKey) || strings.Contains(logs, apiKey[len(apiKey)-12:]) {
 			t.Fatal("lcauth dev's output contains the API key")
 		}
@@ -157,10 +144,9 @@ func TestBrowser_InstallFlowInLocalMode(t *testing.T) {
 		if n := read(t, ctx, "API key field", chromedp.Evaluate[int](`document.querySelectorAll("#api-key").length`)); n != 0 {
 			t.Fatal("the reinstall page shows a key")
 		}
-		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if status, _, err := getJSON(cctx, http.DefaultClient, dev.baseURL+"/chats?limit=1", bearer(firstKey)); err != nil || status != http.StatusOK {
-			t.Fatalf("the first key after the reinstall: status %d (%v), want 200", status, err)
+		site := dev.site(t)
+		if r := site.Chats(firstKey, "limit=1"); r.Status != http.StatusOK {
+			t.Fatalf("the first key after the reinstall: status %d, want 200; body %s", r.Status, r.Body)
 		}
 		step(t, ctx, "click Issue a new key", chromedp.Click(chromedp.CSS(`form[action$="/callback/keys"] button`)), chromedp.WaitVisible(chromedp.CSS("#api-key, p.code")))
 		if n := read(t, ctx, "API key field", chromedp.Evaluate[int](`document.querySelectorAll("#api-key").length`)); n != 1 {
@@ -174,8 +160,8 @@ func TestBrowser_InstallFlowInLocalMode(t *testing.T) {
 			t.Fatalf("the new-key page shows an unexpected key (%d characters)", len(newKey))
 		}
 		for _, k := range []string{firstKey, newKey} {
-			if status, _, err := getJSON(cctx, http.DefaultClient, dev.baseURL+"/chats?limit=1", bearer(k)); err != nil || status != http.StatusOK {
-				t.Fatalf("/chats with a key after the new-key form: status %d (%v), want 200", status, err)
+			if r := site.Chats(k, "limit=1"); r.Status != http.StatusOK {
+				t.Fatalf("/chats with a key after the new-key form: status %d, want 200; body %s", r.Status, r.Body)
 			}
 		}
 	})

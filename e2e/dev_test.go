@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -24,17 +23,11 @@ func TestDev_KeepsDataAcrossRestartsAndLeavesNoProcessBehind(t *testing.T) {
 	// Tokens living 30 minutes are due at once (window 60m), so the 1s timer's passes refresh them.
 	opts := devOptions{StateDir: state, Args: []string{"-data", data, "-simulator-token-lifetime", "30m"},
 		Env: []string{"LCAUTH_REFRESH_INTERVAL=1s"}}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
 
 	dev := startDev(t, opts)
-	client := newFlowClient(t, nil)
-	inst, err := installOverHTTP(ctx, client, dev.installURL, consentOverHTTP(client))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if status, body, err := getJSON(ctx, http.DefaultClient, dev.baseURL+"/chats", bearer(inst.APIKey)); err != nil || status != http.StatusOK {
-		t.Fatalf("/chats: status %d, body %v, err %v", status, body, err)
+	inst := dev.site(t).Install("")
+	if r := dev.site(t).Chats(inst.APIKey, ""); r.Status != http.StatusOK {
+		t.Fatalf("/chats: status %d, body %s", r.Status, r.Body)
 	}
 	if !eventually(30*time.Second, func() bool { return strings.Contains(dev.errOut(), "refreshed=1") }) {
 		t.Fatalf("no refresh pass on the timer refreshed the installation; stderr:\n%s", dev.errOut())
@@ -51,10 +44,8 @@ func TestDev_KeepsDataAcrossRestartsAndLeavesNoProcessBehind(t *testing.T) {
 	if !strings.Contains(dev.out(), "data in "+data) {
 		t.Fatalf("the banner does not say where the data is kept:\n%s", dev.out())
 	}
-	status, body, err := getJSON(ctx, http.DefaultClient, dev.baseURL+"/chats", bearer(inst.APIKey))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := dev.site(t).Chats(inst.APIKey, "")
+	status, body := r.Status, r.JSON(t)
 	// 200 would need the simulator to remember the first run; 502 is LiveChat (the new simulator)
 	// refusing the first run's refresh token, which lcauth could only send after unsealing it.
 	if status != http.StatusOK && status != http.StatusBadGateway {
@@ -112,17 +103,10 @@ func TestDev_WithLiveChatCredentialsUsesThemAndSaysWhatToWhitelist(t *testing.T)
 	if strings.Contains(out+dev.errOut(), "e2e-real-secret") {
 		t.Fatal("lcauth dev printed the client secret")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	client := newFlowClient(t, nil)
-	resp, err := get(ctx, client, dev.installURL, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
+	resp := dev.site(t).Browser().Get(dev.installURL)
 	loc, err := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusFound || err != nil {
-		t.Fatalf("/install: status %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	if resp.Status != http.StatusFound || err != nil {
+		t.Fatalf("/install: status %d, Location %q", resp.Status, resp.Header.Get("Location"))
 	}
 	q := loc.Query()
 	if got := loc.Scheme + "://" + loc.Host + loc.Path; !strings.HasPrefix(got, accounts) {

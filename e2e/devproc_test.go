@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"lcauth/internal/testrig/harness"
 )
 
 // devProcess is `lcauth dev` running as a child process, as `make dev` runs it.
@@ -118,6 +120,9 @@ func startDev(t *testing.T, opts devOptions) *devProcess {
 	t.Logf("lcauth dev (pid %d) at %s", cmd.Process.Pid, d.baseURL)
 	return d
 }
+
+// site is the running lcauth dev as the shared harness reaches it (consent over the simulator's page).
+func (d *devProcess) site(t *testing.T) *harness.Site { return &harness.Site{T: t, URL: d.baseURL} }
 
 func (d *devProcess) out() string {
 	d.mu.Lock()

@@ -17,6 +17,7 @@ import (
 	"lcauth/internal/livechatsim"
 	"lcauth/internal/refresh"
 	"lcauth/internal/store"
+	"lcauth/internal/testrig/harness"
 	"lcauth/internal/testrig/kmsfake"
 	"lcauth/internal/testrig/syncbuf"
 )
@@ -37,25 +38,12 @@ func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
 	w := newWorld(t, worldOptions{TokenLifetime: 30 * time.Minute})
 	logs := map[string]*syncbuf.Buffer{}
 	gw, emus := w.startFunctions(t, logs)
-	client := newFlowClient(t, gw)
+	site := w.site(t, gw)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	account := w.sim.Accounts()[0]
 
-	consent := func(ctx context.Context, authorizeURL string) (string, error) {
-		if !strings.HasPrefix(authorizeURL, w.simURL+"/?") {
-			t.Fatalf("/install redirected to %s, want the simulator's authorize URL", authorizeURL)
-		}
-		u, err := w.sim.Authorize(authorizeURL, account.AccountID)
-		if err != nil {
-			return "", err
-		}
-		return u.String(), nil
-	}
-	inst, err := installOverHTTP(ctx, client, worldBaseURL+"/install", consent)
-	if err != nil {
-		t.Fatalf("install flow through the functions: %v\ninstall log:\n%s\ncallback log:\n%s", err, logs["install"], logs["callback"])
-	}
+	inst := site.Install(account.AccountID)
 	if inst.AccountID != account.AccountID || inst.OrganizationID != account.OrganizationID {
 		t.Fatalf("installed %s/%s, want %s/%s", inst.OrganizationID, inst.AccountID, account.OrganizationID, account.AccountID)
 	}
@@ -67,15 +55,9 @@ func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
 	}
 	assertNoPlainTokensInTable(t, ctx, w)
 
-	status, body, err := getJSON(ctx, client, worldBaseURL+"/chats?limit=3", bearer(inst.APIKey))
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("/chats: status %d, body %v, err %v\nchats log:\n%s", status, body, err, logs["chats"])
-	}
-	if list, _ := body["chats_summary"].([]any); len(list) != 3 {
-		t.Fatalf("/chats?limit=3 returned %v, want 3 chats", body)
-	}
+	site.ListChats(inst.APIKey, 3)
 
-	listThroughTheInstallationsFunction(t, ctx, w, client, inst, logs)
+	listThroughTheInstallationsFunction(t, ctx, w, site, inst, logs)
 
 	out, err := emus["refresh"].Invoke(ctx, []byte(scheduledEvent))
 	if err != nil {
@@ -95,9 +77,8 @@ func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
 		t.Error("the refresh function wrote no CloudWatch embedded metrics")
 	}
 
-	status, body, err = getJSON(ctx, client, worldBaseURL+"/chats", bearer(inst.APIKey))
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("/chats after the refresh: status %d, body %v, err %v", status, body, err)
+	if r := site.Chats(inst.APIKey, ""); r.Status != http.StatusOK {
+		t.Fatalf("/chats after the refresh: status %d, body %s", r.Status, r.Body)
 	}
 	if n := w.sim.RefreshesOf(account.AccountID); n != 1 {
 		t.Fatalf("/chats refreshed again right after the pass (%d refreshes)", n)
@@ -119,17 +100,16 @@ func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
 		for k, v := range tc.header {
 			req.Header[k] = v
 		}
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != tc.want {
-			t.Errorf("%s: status %d, want %d", tc.name, resp.StatusCode, tc.want)
+		// A browser that has started an install (it holds a real state cookie); the callback's
+		// redirect is the answer, not followed.
+		b := site.Browser()
+		site.StartInstall(b)
+		if r := harness.Do(t, b.Client, req); r.Status != tc.want {
+			t.Errorf("%s: status %d, want %d", tc.name, r.Status, tc.want)
 		}
 	}
 
-	uninstallThroughTheWebhookFunction(t, ctx, w, client, inst, logs)
+	uninstallThroughTheWebhookFunction(t, w, site, inst, logs)
 
 	for fn, log := range logs {
 		if s := log.String(); strings.Contains(s, inst.APIKey) || strings.Contains(s, w.sim.ClientSecret()) || strings.Contains(s, worldWebhookSecret) {
@@ -141,27 +121,24 @@ func TestLambdas_InstallCallbackChatsAndRefreshUnderTheEmulator(t *testing.T) {
 // listThroughTheInstallationsFunction: a service key (made as `lcauth keys create --service` makes it)
 // lists the installation through the installations function, whose stack environment carries no
 // client secret; the installation's own key is refused.
-func listThroughTheInstallationsFunction(t *testing.T, ctx context.Context, w *world, client *http.Client, inst installResult, logs map[string]*syncbuf.Buffer) {
+func listThroughTheInstallationsFunction(t *testing.T, ctx context.Context, w *world, site *harness.Site, inst harness.InstallResult, logs map[string]*syncbuf.Buffer) {
 	t.Helper()
 	_, serviceKey, err := store.New(w.db, w.table, nil).CreateServiceKey(ctx, "e2e")
 	if err != nil {
 		t.Fatalf("create a service key: %v", err)
 	}
-	status, body, err := getJSON(ctx, client, worldBaseURL+"/installations?limit=10", bearer(serviceKey))
-	if err != nil || status != http.StatusOK {
-		t.Fatalf("/installations: %d %v %v\ninstallations log:\n%s", status, body, err, logs["installations"])
+	r := site.Get("/installations?limit=10", serviceKey)
+	if r.Status != http.StatusOK {
+		t.Fatalf("/installations: %d %s", r.Status, r.Body)
 	}
-	list, _ := body["installations"].([]any)
+	list, _ := r.JSON(t)["installations"].([]any)
 	if len(list) != 1 {
-		t.Fatalf("/installations = %v, want the one installation", body)
+		t.Fatalf("/installations = %s, want the one installation", r.Body)
 	}
 	if got, _ := list[0].(map[string]any); got["account_id"] != inst.AccountID || got["status"] != "active" {
 		t.Fatalf("/installations listed %v, want account %s active", got, inst.AccountID)
 	}
-	status, body, err = getJSON(ctx, client, worldBaseURL+"/installations", bearer(inst.APIKey))
-	if e, _ := body["error"].(map[string]any); err != nil || status != http.StatusForbidden || e["code"] != "service_key_required" {
-		t.Fatalf("/installations with an installation key: %d %v %v, want 403 service_key_required", status, body, err)
-	}
+	site.Get("/installations", inst.APIKey).Want(t, http.StatusForbidden, "service_key_required")
 	if strings.Contains(logs["installations"].String(), serviceKey) {
 		t.Error("the installations function logged the service key")
 	}
@@ -170,42 +147,32 @@ func listThroughTheInstallationsFunction(t *testing.T, ctx context.Context, w *w
 // uninstallThroughTheWebhookFunction posts LiveChat's application_uninstalled App Webhook through the
 // gateway to the webhook function: a wrong secret changes nothing; the right one uninstalls, after
 // which the key gets 401 uninstalled.
-func uninstallThroughTheWebhookFunction(t *testing.T, ctx context.Context, w *world, client *http.Client, inst installResult, logs map[string]*syncbuf.Buffer) {
+func uninstallThroughTheWebhookFunction(t *testing.T, w *world, site *harness.Site, inst harness.InstallResult, logs map[string]*syncbuf.Buffer) {
 	t.Helper()
 	body, _ := json.Marshal(livechatsim.AppWebhook(w.sim.ClientID(), livechatsim.EventApplicationUninstalled, inst.OrganizationID, inst.AccountID, time.Now()))
 	post := func(secret string) int {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, worldBaseURL+"/webhooks/livechat?secret="+secret, strings.NewReader(string(body)))
+		req, _ := http.NewRequest(http.MethodPost, worldBaseURL+"/webhooks/livechat?secret="+secret, strings.NewReader(string(body)))
 		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("webhook: %v\nwebhook log:\n%s", err, logs["webhook"])
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		return site.Do(req).Status
 	}
-	get, _ := http.NewRequestWithContext(ctx, http.MethodGet, worldBaseURL+"/webhooks/livechat?secret="+worldWebhookSecret, nil)
-	if resp, err := client.Do(get); err != nil || resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodPost {
-		t.Fatalf("GET on the webhook route: %v %v, want the function's 405 with Allow: POST", resp, err)
-	} else {
-		resp.Body.Close()
+	get, _ := http.NewRequest(http.MethodGet, worldBaseURL+"/webhooks/livechat?secret="+worldWebhookSecret, nil)
+	if r := site.Do(get); r.Status != http.StatusMethodNotAllowed || r.Header.Get("Allow") != http.MethodPost {
+		t.Fatalf("GET on the webhook route: %d %v, want the function's 405 with Allow: POST", r.Status, r.Header)
 	}
 	if status := post("wrong-" + worldWebhookSecret); status != http.StatusUnauthorized {
 		t.Fatalf("webhook with a wrong secret: %d, want 401", status)
 	}
-	if status, _, err := getJSON(ctx, client, worldBaseURL+"/chats?limit=1", bearer(inst.APIKey)); err != nil || status != http.StatusOK {
-		t.Fatalf("/chats after a refused webhook: %d %v, want 200", status, err)
+	if r := site.Chats(inst.APIKey, "limit=1"); r.Status != http.StatusOK {
+		t.Fatalf("/chats after a refused webhook: %d %s, want 200", r.Status, r.Body)
 	}
 	if status := post(worldWebhookSecret); status != http.StatusOK {
-		t.Fatalf("webhook: %d, want 200\nwebhook log:\n%s", status, logs["webhook"])
+		t.Fatalf("webhook: %d, want 200", status)
 	}
-	status, body2, err := getJSON(ctx, client, worldBaseURL+"/chats", bearer(inst.APIKey))
-	if e, _ := body2["error"].(map[string]any); err != nil || status != http.StatusUnauthorized || e["code"] != "uninstalled" {
-		t.Fatalf("/chats after the uninstall webhook: %d %v %v, want 401 uninstalled", status, body2, err)
-	}
+	site.Chats(inst.APIKey, "").Want(t, http.StatusUnauthorized, "uninstalled")
 	if !eventually(5*time.Second, func() bool { return strings.Contains(logs["webhook"].String(), `"Uninstalled":1`) }) {
 		t.Error("the webhook function wrote no Uninstalled metric")
 	}
-	assertNoPlainTokensInTable(t, ctx, w)
+	assertNoPlainTokensInTable(t, context.Background(), w)
 }
 
 // assertNoPlainTokensInTable scans the table and fails if any attribute holds a LiveChat token in
@@ -240,3 +207,6 @@ func eventually(timeout time.Duration, cond func() bool) bool {
 	}
 	return true
 }
+
+// bearer is the Authorization header that carries an API key.
+func bearer(key string) http.Header { return http.Header{"Authorization": {"Bearer " + key}} }

@@ -103,13 +103,8 @@ func installInBrowser(t *testing.T, ctx context.Context, dev *devProcess) string
 
 func chatsStatus(t *testing.T, dev *devProcess, key string) (int, map[string]any) {
 	t.Helper()
-	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	status, body, err := getJSON(cctx, http.DefaultClient, dev.baseURL+"/chats?limit=2", bearer(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return status, body
+	r := dev.site(t).Chats(key, "limit=2")
+	return r.Status, r.JSON(t)
 }
 
 // rawItem reads the installation's item from lcauth dev's dynalite, as stored.

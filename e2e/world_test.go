@@ -4,8 +4,10 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"lcauth/internal/httpapi"
 	"lcauth/internal/livechatsim"
 	"lcauth/internal/testrig/dynalitetest"
+	"lcauth/internal/testrig/harness"
 	"lcauth/internal/testrig/kmsfake"
 	"lcauth/internal/testrig/simtest"
 	"lcauth/internal/testrig/smfake"
@@ -156,6 +159,11 @@ func (w *world) startFunctions(tb testing.TB, logs map[string]*syncbuf.Buffer) (
 		if logs != nil {
 			logs[fn] = log
 		}
+		tb.Cleanup(func() {
+			if tb.Failed() {
+				tb.Logf("%s function log:\n%s", fn, log)
+			}
+		})
 		e, err := StartEmulator(ctx, EmulatorOptions{
 			RIE: rie, Binary: bins[fn], Env: w.functionEnv(tb, fn, 256), Timeout: 60 * time.Second, Log: log,
 		})
@@ -175,4 +183,20 @@ func (w *world) startFunctions(tb testing.TB, logs map[string]*syncbuf.Buffer) (
 		gw.Routes = append(gw.Routes, Route{Method: r.Method, Path: r.Path, Function: r.Function})
 	}
 	return gw, emus
+}
+
+// site is the functions behind gw as the shared harness reaches them; the person on LiveChat's
+// consent page is played by the in-process simulator (the gateway routes only lcauth's host).
+func (w *world) site(t *testing.T, gw *Gateway) *harness.Site {
+	return &harness.Site{T: t, URL: worldBaseURL, Transport: gw,
+		Allow: func(authorizeURL, accountID string) (string, error) {
+			if !strings.HasPrefix(authorizeURL, w.simURL+"/?") {
+				return "", fmt.Errorf("/install redirected to %s, want the simulator's authorize URL", authorizeURL)
+			}
+			u, err := w.sim.Authorize(authorizeURL, accountID)
+			if err != nil {
+				return "", err
+			}
+			return u.String(), nil
+		}}
 }

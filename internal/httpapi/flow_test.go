@@ -32,15 +32,7 @@ func TestFlow_InstallAllowCallbackThenChats(t *testing.T) {
 		t.Fatalf("no API key on the page: %q", key)
 	}
 
-	c := e.Chats(key, "limit=5")
-	if c.Status != http.StatusOK {
-		t.Fatalf("/chats status %d: %s", c.Status, c.Body)
-	}
-	body := c.JSON(t)
-	list, ok := body["chats_summary"].([]any)
-	if !ok || len(list) != 5 {
-		t.Fatalf("chats_summary has %d entries, want 5: %s", len(list), c.Body)
-	}
+	e.ListChats(key, 5)
 	if e.Sim.Calls(livechatsim.EndpointTokenExchange) != 1 {
 		t.Fatalf("token exchanges = %d, want 1", e.Sim.Calls(livechatsim.EndpointTokenExchange))
 	}

@@ -113,9 +113,6 @@ func NewBrowser(t testing.TB) *Browser {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
 
-// Browser returns a new Browser for the stack's test.
-func (s *Stack) Browser() *Browser { return NewBrowser(s.T) }
-
 // Get fetches rawURL.
 func (b *Browser) Get(rawURL string) Response {
 	b.T.Helper()
@@ -127,91 +124,6 @@ func (b *Browser) Get(rawURL string) Response {
 		req.Header.Set("Accept", b.Accept)
 	}
 	return Do(b.T, b.Client, req)
-}
-
-// StartInstall runs GET /install in b and returns LiveChat's authorize URL.
-func (s *Stack) StartInstall(b *Browser) string {
-	s.T.Helper()
-	r := b.Get(s.URL + "/install")
-	if r.Status != http.StatusFound {
-		s.T.Fatalf("/install status = %d, want 302; body %s", r.Status, r.Body)
-	}
-	return r.Header.Get("Location")
-}
-
-// Consent clicks Allow on the simulator for accountID and returns the callback URL it redirects to.
-func (s *Stack) Consent(authorizeURL, accountID string) string {
-	s.T.Helper()
-	u, err := s.Sim.Authorize(authorizeURL, accountID)
-	if err != nil {
-		s.T.Fatalf("simulator Authorize: %v", err)
-	}
-	return u.String()
-}
-
-// Consented returns a new browser that asks for JSON and has run /install and clicked Allow on the
-// simulator for accountID, and the callback URL LiveChat sent it to (not yet visited).
-func (s *Stack) Consented(accountID string) (*Browser, string) {
-	s.T.Helper()
-	b := s.Browser()
-	b.Accept = "application/json"
-	return b, s.Consent(s.StartInstall(b), accountID)
-}
-
-// InstallResult is the JSON answer of a successful callback; Fields holds every field it had.
-type InstallResult struct {
-	InstallationID string `json:"installation_id"`
-	OrganizationID string `json:"organization_id"`
-	AccountID      string `json:"account_id"`
-	APIKey         string `json:"api_key"`
-	// Reinstalled: the installation existed (active or needing re-authorization); no key was issued
-	// and its keys keep working.
-	Reinstalled bool `json:"reinstalled"`
-	Fields      map[string]any
-}
-
-// Install runs the whole browser flow (install, consent, callback answering JSON) for accountID and
-// returns the callback's result.
-func (s *Stack) Install(accountID string) InstallResult {
-	s.T.Helper()
-	b, callbackURL := s.Consented(accountID)
-	r := b.Get(callbackURL)
-	if r.Status != http.StatusOK {
-		s.T.Fatalf("callback status = %d, want 200; body %s", r.Status, r.Body)
-	}
-	var res InstallResult
-	if err := json.Unmarshal([]byte(r.Body), &res); err != nil || (res.APIKey == "") != res.Reinstalled {
-		s.T.Fatalf("callback body: %v: %s", err, r.Body)
-	}
-	res.Fields = r.JSON(s.T)
-	return res
-}
-
-// Chats calls GET /chats?query with key ("" = no Authorization header).
-func (s *Stack) Chats(key, query string) Response {
-	s.T.Helper()
-	u := s.URL + "/chats"
-	if query != "" {
-		u += "?" + query
-	}
-	req, _ := http.NewRequest(http.MethodGet, u, nil)
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	return Do(s.T, http.DefaultClient, req)
-}
-
-// PostChats calls POST /chats with body, key and contentType ("" = header not sent).
-func (s *Stack) PostChats(key, contentType, body string) Response {
-	s.T.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.URL+"/chats", strings.NewReader(body))
-	if key != "" {
-		req.Header.Set("Authorization", "Bearer "+key)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	return Do(s.T, http.DefaultClient, req)
 }
 
 // WithQuery returns rawURL with the query parameters in set set and those in del removed.

@@ -1,11 +1,12 @@
-// Package harness is the one test harness for lcauth's HTTP-level suites (httpapi, e2e/hardening,
+// Package harness is the one test harness for lcauth's HTTP-level suites (httpapi, e2e, e2e/hardening,
 // app, cmd/lcauth). A Stack is one lcauth process built by app.New, exactly as cmd/lcauth and the
 // Lambdas build it, served by app.NewServer's http.Server on a loopback port, in front of the
 // LiveChat simulator (simtest), a fresh dynalite table (dynalitetest) reached through a
 // fault-injecting, operation-counting transport, and optionally the Secrets Manager and KMS fakes.
 //
 // Around it: a browser-like client (cookie jar, no redirect following), the install / consent /
-// callback / chats steps, the captured JSON log, and fault hooks (LiveChat faults and latency
+// callback / chats steps (on Site, which also reaches an lcauth in another process or behind e2e's
+// API Gateway), the captured JSON log, and fault hooks (LiveChat faults and latency
 // through the simulator, DynamoDB faults through Stack.DB, KMS and Secrets Manager through their
 // fakes).
 //
@@ -94,9 +95,9 @@ type Options struct {
 
 // Stack is one running lcauth and what it talks to. Fields are for the tests to read and drive.
 type Stack struct {
-	T testing.TB
-	// URL is lcauth's base URL (no trailing slash); Server serves it.
-	URL    string
+	// Site is how tests reach it: T, URL (lcauth's base URL, served by Server) and the flow steps;
+	// its consent is the simulator's Authorize.
+	Site
 	Server *httptest.Server
 	// App is the composition under test; Store is App.Store().
 	App   *app.App
@@ -125,7 +126,7 @@ type Stack struct {
 // New starts a Stack; everything stops when the test ends, and the log is printed if it failed.
 func New(tb testing.TB, o Options) *Stack {
 	tb.Helper()
-	s := &Stack{T: tb, Logs: &syncbuf.Buffer{}, secret: o.ClientSecret}
+	s := &Stack{Site: Site{T: tb}, Logs: &syncbuf.Buffer{}, secret: o.ClientSecret}
 	if s.secret == "" {
 		s.secret = ClientSecret
 	}
@@ -195,6 +196,13 @@ func (s *Stack) startSimulator(o Options) {
 		acct = *o.Account
 	}
 	s.Account = s.Sim.AddAccount(acct)
+	s.Allow = func(authorizeURL, accountID string) (string, error) {
+		u, err := s.Sim.Authorize(authorizeURL, accountID)
+		if err != nil {
+			return "", err
+		}
+		return u.String(), nil
+	}
 }
 
 func (s *Stack) secretOptions(o Options) []app.Option {
