@@ -190,7 +190,7 @@ func AllowOnConsentPage(authorizeURL, accountID string) (string, error) {
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound {
-		return "", fmt.Errorf("Allow answered %s, want 302 Found", resp.Status)
+		return "", fmt.Errorf("clicking Allow answered %s, want 302 Found", resp.Status)
 	}
 	return resp.Header.Get("Location"), nil
 }
