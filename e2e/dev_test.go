@@ -25,8 +25,9 @@ func TestDev_KeepsDataAcrossRestartsAndLeavesNoProcessBehind(t *testing.T) {
 		Env: []string{"LCAUTH_REFRESH_INTERVAL=1s"}}
 
 	dev := startDev(t, opts)
-	inst := dev.site(t).Install("")
-	if r := dev.site(t).Chats(inst.APIKey, ""); r.Status != http.StatusOK {
+	site := dev.site(t)
+	inst := site.Install("")
+	if r := site.Chats(inst.APIKey, ""); r.Status != http.StatusOK {
 		t.Fatalf("/chats: status %d, body %s", r.Status, r.Body)
 	}
 	if !eventually(30*time.Second, func() bool { return strings.Contains(dev.errOut(), "refreshed=1") }) {

@@ -193,10 +193,6 @@ func (w *world) site(t *testing.T, gw *Gateway) *harness.Site {
 			if !strings.HasPrefix(authorizeURL, w.simURL+"/?") {
 				return "", fmt.Errorf("/install redirected to %s, want the simulator's authorize URL", authorizeURL)
 			}
-			u, err := w.sim.Authorize(authorizeURL, accountID)
-			if err != nil {
-				return "", err
-			}
-			return u.String(), nil
+			return harness.AllowAt(w.sim)(authorizeURL, accountID)
 		}}
 }

@@ -20,14 +20,15 @@ import (
 	"github.com/aws/jsii-runtime-go"
 
 	"lcauth/internal/config"
+	"lcauth/internal/emf"
 	"lcauth/internal/refresh"
 )
 
 // Names of the custom metrics the refresher emits in CloudWatch embedded metric format (EMF) and the
-// alarms watch, taken from internal/refresh so the two cannot drift: namespace "lcauth", one
-// dimension Service=<stack name> (LCAUTH_METRICS_SERVICE), unit Count.
+// alarms watch, taken from internal/emf and internal/refresh so the two cannot drift: namespace
+// "lcauth", one dimension Service=<stack name> (LCAUTH_METRICS_SERVICE), unit Count.
 const (
-	MetricNamespace = refresh.MetricsNamespace
+	MetricNamespace = emf.Namespace
 	// MetricPassFailed is 1 for every refresh pass that fails as a whole.
 	MetricPassFailed = refresh.MetricPassFailed
 	// MetricReauthorizationRequired counts installations newly marked as needing re-authorization.
@@ -36,7 +37,7 @@ const (
 	MetricLeftForNextPass = refresh.MetricLeftForNextPass
 	MetricDurationMs      = refresh.MetricDurationMs
 	// MetricDimension is the one dimension on every metric; its value is the stack name.
-	MetricDimension = refresh.MetricDimension
+	MetricDimension = emf.Dimension
 )
 
 // RouteRef is one route of the API and the function behind it.

@@ -8,14 +8,14 @@ import (
 
 	"lcauth/internal/app"
 	"lcauth/internal/config"
-	"lcauth/internal/refresh"
+	"lcauth/internal/emf"
 	"lcauth/internal/testrig/syncbuf"
 )
 
 // TestPassRefresher_MetricsCarryTheStacksService: the stack sets LCAUTH_METRICS_SERVICE to its name;
 // every metric line must carry it as the Service dimension, or two stacks' alarms would cross.
 func TestPassRefresher_MetricsCarryTheStacksService(t *testing.T) {
-	for _, tt := range []struct{ set, want string }{{"", refresh.MetricService}, {"LcauthDev", "LcauthDev"}} {
+	for _, tt := range []struct{ set, want string }{{"", emf.DefaultService}, {"LcauthDev", "LcauthDev"}} {
 		s := newStack(t)
 		if tt.set != "" {
 			s.Env[config.EnvMetricsService] = tt.set
@@ -44,8 +44,8 @@ func TestPassRefresher_MetricsCarryTheStacksService(t *testing.T) {
 		if doc.Service != tt.want {
 			t.Errorf("%s=%q: Service dimension %q, want %q", config.EnvMetricsService, tt.set, doc.Service, tt.want)
 		}
-		if len(doc.AWS.CloudWatchMetrics) != 1 || doc.AWS.CloudWatchMetrics[0].Namespace != refresh.MetricsNamespace {
-			t.Errorf("metric line %s: want one directive in namespace %s", line, refresh.MetricsNamespace)
+		if len(doc.AWS.CloudWatchMetrics) != 1 || doc.AWS.CloudWatchMetrics[0].Namespace != emf.Namespace {
+			t.Errorf("metric line %s: want one directive in namespace %s", line, emf.Namespace)
 		}
 	}
 }

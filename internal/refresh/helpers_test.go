@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"lcauth/internal/emf"
 	"lcauth/internal/livechat"
 	"lcauth/internal/livechatsim"
 	"lcauth/internal/sealing"
@@ -236,8 +237,8 @@ func (e *env) emfLines() []emfDoc {
 			e.t.Fatalf("bad _aws metadata: %s", sc.Text())
 		}
 		dir := d.meta.CloudWatchMetrics[0]
-		if dir.Namespace != MetricsNamespace {
-			e.t.Fatalf("namespace = %q, want %q", dir.Namespace, MetricsNamespace)
+		if dir.Namespace != emf.Namespace {
+			e.t.Fatalf("namespace = %q, want %q", dir.Namespace, emf.Namespace)
 		}
 		// The stack's alarms (infra/stack.go) watch these metrics with exactly this one dimension.
 		if len(dir.Dimensions) != 1 || len(dir.Dimensions[0]) != 1 || dir.Dimensions[0][0] != "Service" || d.raw["Service"] != "lcauth" {

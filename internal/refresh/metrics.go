@@ -1,16 +1,7 @@
 package refresh
 
 import (
-	"lcauth/internal/emf"
 	"lcauth/internal/livechat"
-)
-
-// MetricsNamespace, MetricDimension and MetricService are emf's, named here too because the stack and
-// the tests know them as the refresher's.
-const (
-	MetricsNamespace = emf.Namespace
-	MetricDimension  = emf.Dimension
-	MetricService    = emf.DefaultService
 )
 
 // Metric names (unit Count unless noted).

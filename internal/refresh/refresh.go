@@ -149,7 +149,7 @@ type Options struct {
 	// Metrics receives CloudWatch Embedded Metric Format lines, one JSON object per line; nil disables
 	// them. In Lambda this is stdout.
 	Metrics io.Writer
-	// MetricsService is the value of the metrics' one dimension, MetricDimension (default MetricService).
+	// MetricsService is the value of the metrics' one dimension, emf.Dimension (default emf.DefaultService).
 	// Each stack sets its own name (LCAUTH_METRICS_SERVICE), so two stacks never share an alarm.
 	MetricsService string
 	// OwnerPrefix prefixes lease owners (e.g. "refresh" or "chats") to tell holders apart in the table;

@@ -196,13 +196,7 @@ func (s *Stack) startSimulator(o Options) {
 		acct = *o.Account
 	}
 	s.Account = s.Sim.AddAccount(acct)
-	s.Allow = func(authorizeURL, accountID string) (string, error) {
-		u, err := s.Sim.Authorize(authorizeURL, accountID)
-		if err != nil {
-			return "", err
-		}
-		return u.String(), nil
-	}
+	s.Allow = AllowAt(s.Sim)
 }
 
 func (s *Stack) secretOptions(o Options) []app.Option {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"lcauth/internal/livechatsim"
 )
 
 // Site is an lcauth a test reaches over HTTP, wherever it runs: a Stack in this process, `lcauth dev`
@@ -158,6 +160,18 @@ func (s *Site) PostChats(key, contentType, body string) Response {
 		req.Header.Set("Content-Type", contentType)
 	}
 	return s.Do(req)
+}
+
+// AllowAt clicks Allow through sim's Authorize, without its page: the way in when the simulator runs
+// in this process.
+func AllowAt(sim *livechatsim.Simulator) func(authorizeURL, accountID string) (string, error) {
+	return func(authorizeURL, accountID string) (string, error) {
+		u, err := sim.Authorize(authorizeURL, accountID)
+		if err != nil {
+			return "", err
+		}
+		return u.String(), nil
+	}
 }
 
 var accountRadio = regexp.MustCompile(`name="account_id" value="([^"]+)"`)
